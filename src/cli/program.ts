@@ -1,0 +1,59 @@
+// Builds the `spindle` command tree. Each command group lives in src/cli/commands/<group>.ts and
+// registers its subcommands on the group command it is handed; this file only wires them up.
+import { Command, CommanderError } from "commander";
+import { readFileSync } from "node:fs";
+import { registerCommandGroups } from "./commands/index.js";
+
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Environment (only cli/ reads it). */
+  env: NodeJS.ProcessEnv;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(io: CliIO): Command {
+  const program = new Command("spindle")
+    .description("SPIFFE identity provider: CA server, node agent (Workload API + Envoy SDS) and RBAC authorization compiler")
+    .version(packageVersion(), "-v, --version", "print the version and exit")
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+    });
+  registerCommandGroups(program, io);
+  return program;
+}
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const program = buildProgram(io);
+  program.exitOverride();
+  for (const cmd of allCommands(program)) cmd.exitOverride();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version "errors" are normal exits; commander already printed the message.
+      return err.exitCode;
+    }
+    if (err instanceof CliExit) return err.exitCode;
+    throw err;
+  }
+}
+
+/** Thrown by command actions to end with a given exit code after printing their own message. */
+export class CliExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+function allCommands(cmd: Command): Command[] {
+  return cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
+}
