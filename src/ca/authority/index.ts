@@ -1,0 +1,12 @@
+// The CA core of `spindle server`: authorities, rotation (PROTOCOLS.md section 8), minting of
+// X.509-SVIDs (section 2) and JWT-SVIDs (section 3), upstream mode, and a memory journal store.
+export { createCertificateAuthority } from "./certificate-authority.js";
+export type { ManagedCertificateAuthority, AuthorityRecordOf } from "./certificate-authority.js";
+export type { AuthorityKind } from "./authority-set.js";
+export type { AuthorityStatus } from "./bundle-view.js";
+export type { CertificateAuthorityOptions } from "./options.js";
+export { createMemoryJournalStore } from "./journal-store.js";
+export type { MemoryJournalStore } from "./journal-store.js";
+export { createUpstreamAuthority, loadUpstreamAuthority } from "./upstream.js";
+export type { UpstreamAuthority, UpstreamInput, UpstreamFiles } from "./upstream.js";
+export { prepareTime, activateTime } from "./rotation.js";
