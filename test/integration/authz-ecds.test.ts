@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyUnpack, type Any } from "@bufbuild/protobuf/wkt";
 import { TypedExtensionConfigSchema } from "../../src/gen/envoy/config/core/v3/extension_pb.js";
 import { RBAC_Action } from "../../src/gen/envoy/config/rbac/v3/rbac_pb.js";
@@ -50,7 +50,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const request = (init: Partial<DiscoveryRequest>) => create(DiscoveryRequestSchema, { typeUrl: TYPED_EXTENSION_CONFIG_TYPE_URL, ...init });
+const request = (init: MessageInitShape<typeof DiscoveryRequestSchema>) => create(DiscoveryRequestSchema, { typeUrl: TYPED_EXTENSION_CONFIG_TYPE_URL, ...init });
 
 function rbacOf(res: DiscoveryResponse, name: string): RBAC {
   assert.equal(res.typeUrl, TYPED_EXTENSION_CONFIG_TYPE_URL);

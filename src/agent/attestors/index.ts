@@ -1,0 +1,48 @@
+// Workload attestation for the agent socket: every configured plugin attests the caller's pid and
+// their selectors are combined. Any plugin failure fails the whole attestation: a process that
+// exited or whose pid was reused must get no identity at all. The result serves the Workload API (WorkloadAttestor) and, through
+// toCallerAttestor, SDS (src/sds/contracts.ts CallerAttestor), without either importing the other.
+import { SpindleError, spindleError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { PeerCredentials } from "../../common/peer-cred.js";
+import { formatSelector, type Selector } from "../../spiffe/selector.js";
+import type { WorkloadAttestor } from "../workload-api/contracts.js";
+import type { WorkloadAttestorPlugin } from "./plugin.js";
+
+export type { WorkloadAttestorPlugin } from "./plugin.js";
+export { createUnixAttestor, parseUnixAttestorConfig, UNIX_ATTESTOR_NAME, DEFAULT_WORKLOAD_SIZE_LIMIT, type UnixAttestorConfig, type UnixAttestorOptions } from "./unix/index.js";
+
+export interface CreateWorkloadAttestorOptions {
+  plugins: readonly WorkloadAttestorPlugin[];
+  logger: Logger;
+}
+
+export function createWorkloadAttestor(options: CreateWorkloadAttestorOptions): WorkloadAttestor {
+  if (options.plugins.length === 0) throw new TypeError("createWorkloadAttestor: at least one plugin is required");
+  const names = options.plugins.map((p) => p.name);
+  if (new Set(names).size !== names.length) throw new TypeError(`createWorkloadAttestor: duplicate plugin in ${names.join(", ")}`);
+  const log = options.logger.child({ component: "workload-attestation" });
+  return {
+    async attest(peer: PeerCredentials): Promise<readonly Selector[]> {
+      if (!Number.isSafeInteger(peer.pid) || peer.pid <= 0) {
+        throw spindleError("ERR_WORKLOAD_ATTESTATION", `the caller has no usable pid (${peer.pid}); is it in another pid namespace?`);
+      }
+      const started = Date.now();
+      try {
+        const results = await Promise.all(options.plugins.map((p) => p.attest(peer.pid)));
+        const selectors = results.flat();
+        log.debug({ pid: peer.pid, uid: peer.uid, selectors: selectors.map(formatSelector), ms: Date.now() - started }, "attested caller");
+        return selectors;
+      } catch (err) {
+        const e = err instanceof SpindleError ? err : spindleError("ERR_WORKLOAD_ATTESTATION", `attestation of pid ${peer.pid} failed: ${(err as Error).message}`, { cause: err });
+        log.warn({ pid: peer.pid, uid: peer.uid, code: e.code, err: e.message }, "workload attestation failed; the call gets no identity");
+        throw e;
+      }
+    },
+  };
+}
+
+/** The same attestor in the shape SDS expects: `{ peer, selectors: ["type:value", ...] }`. */
+export function toCallerAttestor(attestor: WorkloadAttestor): { attest(peer: PeerCredentials): Promise<{ peer: PeerCredentials; selectors: readonly string[] }> } {
+  return { attest: async (peer) => ({ peer, selectors: (await attestor.attest(peer)).map(formatSelector) }) };
+}

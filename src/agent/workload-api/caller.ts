@@ -1,0 +1,84 @@
+// Who is calling (PROTOCOLS.md section 5, "Caller identity" and "Status codes"): the security
+// metadata is checked first, then readiness, then the kernel peer credentials are attested into
+// selectors and matched to identities. Every refusal is a SpindleError whose code maps to the
+// status the official clients expect (InvalidArgument stops them, Unavailable makes them retry).
+import type * as grpc from "@grpc/grpc-js";
+import { SpindleError, spindleError } from "../../common/errors.js";
+import type { PeerSource } from "../../common/grpc-socket-server.js";
+import type { Logger } from "../../common/logger.js";
+import type { PeerCredentials } from "../../common/peer-cred.js";
+import { formatSelector, type Selector } from "../../spiffe/selector.js";
+import type { IdentitySource, WorkloadAttestor, WorkloadIdentity } from "./contracts.js";
+
+/** The metadata every Workload API request must carry, and its only accepted value. */
+export const WORKLOAD_API_HEADER = "workload.spiffe.io";
+export const WORKLOAD_API_HEADER_VALUE = "true";
+
+export interface CallerContext {
+  readonly peer: PeerCredentials;
+  readonly selectors: readonly Selector[];
+  readonly log: Logger;
+}
+
+export interface CallerResolverOptions {
+  attestor: WorkloadAttestor;
+  source: IdentitySource;
+  peerCredentials(call: PeerSource): PeerCredentials | undefined;
+}
+
+type Call = PeerSource & { metadata: grpc.Metadata };
+
+export function checkWorkloadMetadata(metadata: grpc.Metadata): void {
+  const values = metadata.get(WORKLOAD_API_HEADER);
+  if (values.length !== 1 || values[0] !== WORKLOAD_API_HEADER_VALUE) {
+    const got = values.length === 0 ? "it is missing" : `got ${JSON.stringify(values.map(String))}`;
+    throw spindleError("ERR_WORKLOAD_API_METADATA", `security header missing from request: metadata "${WORKLOAD_API_HEADER}: ${WORKLOAD_API_HEADER_VALUE}" is required (${got})`);
+  }
+}
+
+export interface CallerResolver {
+  /** Metadata, readiness and attestation; rejects with the status the call must end with. */
+  resolve(call: Call, log: Logger): Promise<CallerContext>;
+  /** The caller's current identities; ERR_WORKLOAD_NO_IDENTITY when there are none. */
+  identities(caller: CallerContext): readonly WorkloadIdentity[];
+}
+
+export function createCallerResolver(options: CallerResolverOptions): CallerResolver {
+  const { attestor, source } = options;
+  return {
+    async resolve(call, log) {
+      checkWorkloadMetadata(call.metadata);
+      const peer = options.peerCredentials(call);
+      if (peer === undefined) throw spindleError("ERR_PEER_CREDENTIALS", "the connection's peer credentials are unknown");
+      const callerLog = log.child({ pid: peer.pid, uid: peer.uid, gid: peer.gid });
+      // Before the first sync the agent cannot tell "no entry" from "not synced yet": java-spiffe
+      // gives up for good on PermissionDenied, so only Unavailable is honest here.
+      if (!source.ready) {
+        callerLog.info("refusing a call before the first sync with the server (Unavailable, clients retry)");
+        throw spindleError("ERR_WORKLOAD_API_NOT_READY", "the agent has not completed its first sync with the server yet; retry");
+      }
+      let selectors: readonly Selector[];
+      try {
+        selectors = await attestor.attest(peer);
+      } catch (err) {
+        const e = SpindleError.from(err);
+        if (e.code === "ERR_INTERNAL") throw spindleError("ERR_WORKLOAD_ATTESTATION", `cannot attest the calling process (pid ${peer.pid}): ${e.message}`, { cause: err });
+        throw e;
+      }
+      return { peer, selectors, log: callerLog.child({ selectors: selectors.map(formatSelector) }) };
+    },
+    identities(caller) {
+      const found = source.identitiesFor(caller.selectors);
+      if (found.length === 0) {
+        caller.log.warn("no registration entry matches the caller's selectors (PermissionDenied)");
+        throw spindleError("ERR_WORKLOAD_NO_IDENTITY", "no identity issued: no registration entry matches this workload's selectors");
+      }
+      return found;
+    },
+  };
+}
+
+/** A grpc-js status error: the message goes to the client, the cause stays in the log. */
+export function toStatusError(err: SpindleError): grpc.ServerErrorResponse {
+  return Object.assign(new Error(err.message), { code: err.grpcStatus, details: err.message });
+}

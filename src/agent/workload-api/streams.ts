@@ -1,0 +1,84 @@
+// Server-streaming Workload API calls (PROTOCOLS.md section 5, "Streams"): the first message is
+// sent as soon as the caller is attested, every message is the complete state, and a new message
+// is pushed after a source change only when its bytes differ from the last one sent (so bundle
+// streams stay quiet when only someone else's SVID rotated). A caller that loses all its
+// identities mid-stream gets the stream ended with PermissionDenied.
+import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { SpindleError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { CallerResolver } from "./caller.js";
+import { toStatusError } from "./caller.js";
+import type { IdentitySource, TrustBundles, WorkloadIdentity } from "./contracts.js";
+import { uniqueIdentities } from "./responses.js";
+
+export interface StreamOptions<S extends DescMessage> {
+  call: grpc.ServerWritableStream<unknown, MessageShape<S>>;
+  schema: S;
+  resolver: CallerResolver;
+  source: IdentitySource;
+  log: Logger;
+  build(identities: readonly WorkloadIdentity[], trust: TrustBundles): MessageShape<S>;
+  /** Counts open streams for the service's gauge. */
+  onOpen(): void;
+  onClose(): void;
+}
+
+export function serveStream<S extends DescMessage>(options: StreamOptions<S>): void {
+  const { call, schema, resolver, source } = options;
+  let log = options.log;
+  let ended = false;
+  let opened = false;
+  let unsubscribe = (): void => {};
+  let last: Buffer | undefined;
+  let sent = 0;
+
+  const finish = (err?: SpindleError): void => {
+    if (ended) return;
+    ended = true;
+    unsubscribe();
+    if (opened) options.onClose();
+    if (err === undefined) {
+      log.debug({ sent }, "stream closed by the client");
+      return;
+    }
+    log.warn({ code: err.code, err: err.message, cause: err.cause instanceof Error ? err.cause.message : undefined }, "ending stream with an error");
+    call.emit("error", toStatusError(err));
+  };
+  call.on("cancelled", () => finish());
+  call.on("close", () => finish());
+
+  const push = (): void => {
+    if (ended) return;
+    try {
+      const identities = uniqueIdentities(resolver.identities(caller!), (what) => log.warn(`duplicate identity in entries: ${what}`));
+      const message = options.build(identities, source.bundles());
+      const bytes = Buffer.from(toBinary(schema, message));
+      if (last !== undefined && last.equals(bytes)) return;
+      last = bytes;
+      sent++;
+      const ids = identities.map((i) => i.spiffeId);
+      const entries = identities.map((i) => i.entryId).filter((e) => e !== undefined);
+      if (sent === 1) log.info({ spiffeIds: ids, entries }, "sending the first message");
+      else log.info({ spiffeIds: ids, entries, sent }, "content changed, pushing an update");
+      call.write(message);
+    } catch (err) {
+      finish(SpindleError.from(err));
+    }
+  };
+
+  let caller: Awaited<ReturnType<CallerResolver["resolve"]>> | undefined;
+  resolver.resolve(call, log).then(
+    (resolved) => {
+      if (ended) return;
+      caller = resolved;
+      log = resolved.log;
+      opened = true;
+      options.onOpen();
+      // Subscribe before the first push so no change between the two is missed.
+      unsubscribe = source.onChange(push);
+      push();
+    },
+    (err: unknown) => finish(SpindleError.from(err)),
+  );
+}

@@ -1,0 +1,115 @@
+// Serves the AdminService over HTTP/2 on a local Unix socket. Access control is the filesystem:
+// the socket's directory must be private (0700, created so when missing) and the socket is 0600,
+// so only its owner (and root) can connect.
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import type { OutgoingHttpHeaders } from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { spindleError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import { AdminService } from "../../gen/spindle/admin/v1/admin_pb.js";
+import type { AdminServiceDeps } from "./deps.js";
+import { ERROR_CODE_HEADER, errorMappingInterceptor } from "./errors.js";
+import { createRequesterTracker } from "./requester.js";
+import { createAdminServiceImpl } from "./service.js";
+
+export interface AdminServerOptions {
+  socketPath: string;
+  deps: AdminServiceDeps;
+  logger: Logger;
+}
+
+export interface AdminServer {
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+async function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+async function prepareSocketPath(path: string): Promise<void> {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // An existing directory is never chmod-ed (it could be /tmp); it must already be private.
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw spindleError("ERR_SERVER_START", `admin socket directory ${dir} is not a directory`);
+  if ((st.mode & 0o077) !== 0) {
+    throw spindleError("ERR_SERVER_START", `admin socket directory ${dir} is accessible by group or others (mode 0${(st.mode & 0o777).toString(8)}); use a directory with mode 0700`);
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw spindleError("ERR_SERVER_START", `admin socket directory ${dir} belongs to uid ${st.uid}, not to this process (uid ${uid})`);
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) throw spindleError("ERR_SERVER_START", `admin socket path ${path} exists and is not a socket`);
+    if (await socketInUse(path)) throw spindleError("ERR_SERVER_START", `admin socket ${path} is in use by another server`);
+    unlinkSync(path); // stale socket of a server that did not shut down cleanly
+  }
+}
+
+/**
+ * connect-es reports a request body that is not a valid protobuf message as INTERNAL ("parse
+ * binary: ..."); it is the caller's fault, so gRPC callers get INVALID_ARGUMENT and our code.
+ */
+function reclassifyUndecodable(res: Http2ServerResponse): void {
+  const addTrailers = res.addTrailers.bind(res);
+  res.addTrailers = (headers: OutgoingHttpHeaders) => {
+    const message = String(headers["grpc-message"] ?? "");
+    if (String(headers["grpc-status"]) === "13" && decodeURIComponent(message).startsWith("parse binary:")) {
+      headers["grpc-status"] = "3";
+      headers["grpc-message"] = encodeURIComponent(`request is not a valid protobuf message (${decodeURIComponent(message)})`);
+      headers[ERROR_CODE_HEADER] = "ERR_INVALID_ARGUMENT";
+    }
+    addTrailers(headers);
+  };
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const { socketPath, logger } = options;
+  try {
+    await prepareSocketPath(socketPath);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_SERVER_START") throw err;
+    throw spindleError("ERR_SERVER_START", `cannot prepare admin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
+  }
+  const impl = createAdminServiceImpl(options.deps);
+  const requesters = createRequesterTracker(logger);
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(AdminService, impl),
+    interceptors: [errorMappingInterceptor(logger)],
+    contextValues: (req) => requesters.contextValues(req as Http2ServerRequest),
+  });
+  const server: Http2Server = createHttp2Server((req, res) => {
+    reclassifyUndecodable(res);
+    handler(req, res);
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  server.on("session", (s) => {
+    requesters.onSession(s);
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(spindleError("ERR_SERVER_START", `cannot listen on admin socket ${socketPath}: ${err.message}`, { cause: err })));
+    server.listen(socketPath, () => resolve());
+  });
+  chmodSync(socketPath, 0o600);
+  logger.info({ socketPath }, "admin API listening");
+  return {
+    socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle HTTP/2 sessions of CLI clients would otherwise hold close() open.
+        for (const s of sessions) s.close();
+      }),
+  };
+}

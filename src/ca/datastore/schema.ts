@@ -1,0 +1,73 @@
+// Table shapes for Kysely. Times are epoch ms in BIGINT columns (pg returns them as strings, so
+// readers wrap them in Number()); booleans are 0/1 integers so both dialects agree.
+
+export interface EntriesTable {
+  id: string;
+  /** sha256 of spiffe_id, parent_id and the sorted selectors: the uniqueness key. */
+  entry_key: string;
+  spiffe_id: string;
+  parent_id: string;
+  /** JSON array of {type, value}, sorted. */
+  selectors: string;
+  x509_svid_ttl: number;
+  jwt_svid_ttl: number;
+  /** JSON array of strings. */
+  dns_names: string;
+  hint: string;
+  /** JSON array of trust domain names, sorted. */
+  federates_with: string;
+  admin: number;
+  expires_at: number | string;
+  revision: number | string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
+/** One row per selector of an entry: lets list/count filter by selector in SQL. */
+export interface EntrySelectorsTable {
+  entry_id: string;
+  selector: string;
+}
+
+/** One row per federated trust domain of an entry; FK to federated_bundles keeps it honest. */
+export interface EntryFederatesTable {
+  entry_id: string;
+  trust_domain: string;
+}
+
+export interface FederatedBundlesTable {
+  trust_domain: string;
+  /** SPIFFE bundle JSON as received. */
+  bundle: string;
+  updated_at: number | string;
+}
+
+export interface JoinTokensTable {
+  /** sha256 hex of the token; the token itself is never stored. */
+  token_hash: string;
+  expires_at: number | string;
+  created_at: number | string;
+  used_at: number | string | null;
+}
+
+export interface AuthorityJournalsTable {
+  server_id: string;
+  /** JSON AuthorityJournal. */
+  journal: string;
+  updated_at: number | string;
+}
+
+export interface CountersTable {
+  name: string;
+  value: number | string;
+}
+
+export interface DatabaseSchema {
+  entries: EntriesTable;
+  entry_selectors: EntrySelectorsTable;
+  entry_federates: EntryFederatesTable;
+  federated_bundles: FederatedBundlesTable;
+  join_tokens: JoinTokensTable;
+  authority_journals: AuthorityJournalsTable;
+  counters: CountersTable;
+}

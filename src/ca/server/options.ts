@@ -1,0 +1,45 @@
+// The resolved, validated options of one server instance (built by the CLI's config pipeline).
+import type { LevelWithSilent } from "pino";
+import type { KeyType } from "../contracts.js";
+import type { DatastoreLocation } from "../datastore/index.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface UpstreamAuthorityFiles {
+  certFile: string;
+  keyFile: string;
+  /** Further certificates of the upstream PKI (intermediates, root); optional. */
+  bundleFile?: string;
+}
+
+export interface ServerOptions {
+  trustDomain: string;
+  /** This replica's id (HA: each replica owns its own authorities). */
+  serverId: string;
+  dataDir: string;
+  /** Agent API address (validated now; served by the agent API). */
+  bindAddress: HostPort;
+  adminSocket: string;
+  datastore: DatastoreLocation;
+  caTtlSeconds: number;
+  x509SvidTtlSeconds: number;
+  jwtSvidTtlSeconds: number;
+  keyManager: "disk" | "memory";
+  caKeyType: KeyType;
+  jwtKeyType: KeyType;
+  jwtIssuer?: string;
+  upstreamAuthority?: UpstreamAuthorityFiles;
+  logLevel: LevelWithSilent;
+  /** Serves /live and /ready (and /metrics unless metricsAddress is set). */
+  healthAddress: HostPort;
+  metricsAddress?: HostPort;
+  /** spiffe_refresh_hint of the published bundle. */
+  bundleRefreshHintSeconds: number;
+}
+
+export function formatHostPort(a: HostPort): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}

@@ -1,0 +1,186 @@
+// Composition of one server instance: datastore (migrated), key manager, CA, registration,
+// admin API on its Unix socket, and the health/metrics endpoints. start() either brings up
+// everything or tears down what it started and rejects with the reason.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock } from "../../common/clock.js";
+import { SpindleError, spindleError } from "../../common/errors.js";
+import { componentLogger, type Logger } from "../../common/logger.js";
+import { startAdminServer } from "../admin/index.js";
+import { createCertificateAuthority, loadUpstreamAuthority, type ManagedCertificateAuthority } from "../authority/index.js";
+import { createDatastore, type Datastore } from "../datastore/index.js";
+import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
+import { createRegistration } from "../registration/index.js";
+import { createAuditLog } from "./audit.js";
+import { createAuthorityControl } from "./authority-control.js";
+import { startHttpEndpoints, type HttpEndpoints } from "./http.js";
+import { createServerMetrics } from "./metrics.js";
+import type { HostPort, ServerOptions } from "./options.js";
+import { bundleSequenceName, createOwnBundleSource } from "./own-bundle.js";
+
+export interface ServerDeps {
+  logger: Logger;
+  clock: Clock;
+  version: string;
+}
+
+export interface Server {
+  start(): Promise<void>;
+  /** Stops everything started; safe to call more than once. */
+  stop(): Promise<void>;
+  /** The bound health address (after start). */
+  healthAddress(): HostPort | undefined;
+}
+
+const TOKEN_PRUNE_INTERVAL_MS = 10 * 60_000;
+
+export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps): Server {
+  const logger = componentLogger(deps.logger, "server", { trustDomain: options.trustDomain, serverId: options.serverId });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let health: HttpEndpoints | undefined;
+  let ready = false;
+
+  async function stop(): Promise<void> {
+    ready = false;
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop()!;
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, "error during shutdown");
+      }
+    }
+  }
+
+  async function start(): Promise<void> {
+    try {
+      await startAll();
+    } catch (err) {
+      await stop();
+      throw err instanceof SpindleError ? err : spindleError("ERR_SERVER_START", `server failed to start: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function startAll(): Promise<void> {
+    try {
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw spindleError("ERR_SERVER_START", `cannot create data dir ${options.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    // Metrics are created first (the datastore reports errors to them) and read these at scrape time.
+    const refs: { ca?: ManagedCertificateAuthority; datastore?: Datastore } = {};
+    const metrics = createServerMetrics({
+      countEntries: async () => (refs.datastore ? refs.datastore.countEntries({}) : 0),
+      journal: () => refs.ca?.show() ?? { x509: [], jwt: [] },
+      now: deps.clock.now,
+    });
+    const ds = await createDatastore({
+      location: options.datastore,
+      clock: deps.clock,
+      onError: (operation, err) => {
+        metrics.datastoreErrors.inc({ operation });
+        logger.error({ operation, err: err.cause ?? err }, "datastore operation failed");
+      },
+    });
+    refs.datastore = ds;
+    cleanups.push(() => ds.close());
+    logger.info({ datastore: ds.description }, "datastore ready (migrations applied)");
+
+    const keyManager = options.keyManager === "disk" ? createDiskKeyManager({ dir: join(options.dataDir, "keys") }) : createMemoryKeyManager();
+    const upstream = options.upstreamAuthority ? await loadUpstreamAuthority(options.upstreamAuthority) : undefined;
+    const theCa = await createCertificateAuthority({
+      trustDomain: options.trustDomain,
+      serverId: options.serverId,
+      keyManager,
+      journalStore: ds.journal,
+      clock: deps.clock,
+      logger: deps.logger,
+      caTtlSeconds: options.caTtlSeconds,
+      x509SvidTtlSeconds: options.x509SvidTtlSeconds,
+      jwtSvidTtlSeconds: options.jwtSvidTtlSeconds,
+      keyType: options.caKeyType,
+      jwtKeyType: options.jwtKeyType,
+      ...(upstream ? { upstream } : {}),
+      ...(options.jwtIssuer !== undefined ? { jwtIssuer: options.jwtIssuer } : {}),
+    });
+    refs.ca = theCa;
+    cleanups.push(() => theCa.stop());
+    const seqName = bundleSequenceName(options.trustDomain);
+    const bumpSequence = () =>
+      ds.incrementCounter(seqName).catch((err: unknown) => logger.error({ err }, "could not bump the bundle sequence"));
+    if ((await ds.readCounter(seqName)) === 0) await bumpSequence();
+    cleanups.push(theCa.onChange(() => void bumpSequence()));
+    theCa.start();
+
+    const maxSvidTtl = Math.floor(options.caTtlSeconds / 6);
+    const registration = createRegistration({
+      datastore: ds,
+      clock: deps.clock,
+      limits: { trustDomain: options.trustDomain, maxX509SvidTtl: maxSvidTtl, maxJwtSvidTtl: maxSvidTtl },
+    });
+    const audit = createAuditLog(deps.logger);
+    const admin = await startAdminServer({
+      socketPath: options.adminSocket,
+      logger: componentLogger(deps.logger, "admin"),
+      deps: {
+        trustDomain: options.trustDomain,
+        serverId: options.serverId,
+        version: deps.version,
+        registration,
+        datastore: ds,
+        ca: theCa,
+        ownBundle: createOwnBundleSource(theCa, ds, options.bundleRefreshHintSeconds),
+        authorities: createAuthorityControl(theCa),
+        onIssued: (e) => {
+          metrics.signings.inc({ type: e.type });
+          audit(e);
+        },
+        isReady: () => ready,
+        limits: { maxX509SvidTtl: maxSvidTtl, maxJwtSvidTtl: maxSvidTtl },
+        clock: deps.clock,
+        logger,
+      },
+    });
+    cleanups.push(() => admin.close());
+
+    const readiness = async () => {
+      if (!ready) return { ready: false, reason: "starting" };
+      await ds.ping();
+      if (theCa.bundleContents().x509Authorities.length === 0) return { ready: false, reason: "no X.509 authority" };
+      return { ready: true };
+    };
+    const separateMetrics = options.metricsAddress !== undefined;
+    health = await startHttpEndpoints({
+      address: options.healthAddress,
+      health: { ready: readiness },
+      ...(separateMetrics ? {} : { metrics: metrics.registry }),
+      logger,
+    });
+    const h = health;
+    cleanups.push(() => h.close());
+    if (options.metricsAddress) {
+      const m = await startHttpEndpoints({ address: options.metricsAddress, metrics: metrics.registry, logger });
+      cleanups.push(() => m.close());
+    }
+
+    let cancelPrune: (() => void) | undefined;
+    let pruning = true;
+    const prune = () => {
+      cancelPrune = deps.clock.setTimeout(() => {
+        ds.pruneJoinTokens()
+          .then((n) => n > 0 && logger.debug({ pruned: n }, "expired join tokens deleted"))
+          .catch(() => undefined) // already counted and logged by the datastore's onError
+          .finally(() => pruning && prune());
+      }, TOKEN_PRUNE_INTERVAL_MS);
+    };
+    prune();
+    cleanups.push(() => {
+      pruning = false;
+      cancelPrune?.();
+    });
+    ready = true;
+    logger.info({ adminSocket: options.adminSocket, health: h.address, bindAddress: options.bindAddress }, "server started");
+  }
+
+  return { start, stop, healthAddress: () => health?.address };
+}

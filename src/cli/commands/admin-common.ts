@@ -1,0 +1,54 @@
+// Shared plumbing of the commands that talk to a server's admin socket: the --admin-socket and
+// --output options, running one call, printing the result as JSON or text, and reporting errors
+// as "error: CODE: message" with exit code 1.
+import { Option, type Command } from "commander";
+import { SpindleError } from "../../common/errors.js";
+import { createAdminClient, type AdminClient } from "../../ca/admin/index.js";
+import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
+import { CliExit, type CliIO } from "../program.js";
+
+export interface AdminCommandOptions {
+  adminSocket: string;
+  output: "json" | "text";
+}
+
+export function addAdminOptions(cmd: Command): Command {
+  return cmd
+    .option("--admin-socket <path>", "the server's admin API socket", DEFAULT_ADMIN_SOCKET)
+    .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("text"));
+}
+
+/** Runs `call` against the admin socket and prints `json` (--output json) or `text` of its result. */
+export async function runAdmin<T>(
+  io: CliIO,
+  opts: AdminCommandOptions,
+  call: (client: AdminClient) => Promise<T>,
+  render: { json: (r: T) => unknown; text: (r: T) => string },
+): Promise<T> {
+  let result: T;
+  try {
+    result = await call(createAdminClient({ socketPath: opts.adminSocket }));
+  } catch (err) {
+    failWith(io, opts, err);
+  }
+  if (opts.output === "json") io.stdout(JSON.stringify(render.json(result), null, 2) + "\n");
+  else io.stdout(render.text(result));
+  return result;
+}
+
+export function failWith(io: CliIO, opts: Pick<AdminCommandOptions, "output">, err: unknown): never {
+  const e = SpindleError.from(err);
+  if (opts.output === "json") io.stderr(JSON.stringify({ error: { code: e.code, message: e.message, ...e.details } }) + "\n");
+  else io.stderr(`error: ${e.code}: ${e.message}\n`);
+  throw new CliExit(1);
+}
+
+/** Commander collector for repeatable options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function iso(ms: bigint | number): string {
+  const n = Number(ms);
+  return n === 0 ? "never" : new Date(n).toISOString();
+}

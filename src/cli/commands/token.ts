@@ -1,0 +1,22 @@
+// `spindle token generate`: a single-use join token for node attestation.
+import type { Command } from "commander";
+import type { CliIO } from "../program.js";
+import { addAdminOptions, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { ttlFlag } from "./entry-flags.js";
+
+export function registerTokenCommands(group: Command, io: CliIO): void {
+  addAdminOptions(group.command("generate").description("generate a single-use join token"))
+    .option("--ttl <duration>", "how long the token is valid (seconds or e.g. 10m)", "600")
+    .action(async (opts: AdminCommandOptions & { ttl: string }) => {
+      let ttl: number;
+      try {
+        ttl = ttlFlag("--ttl", opts.ttl)!;
+      } catch (err) {
+        failWith(io, opts, err);
+      }
+      await runAdmin(io, opts, (c) => c.generateJoinToken({ ttl }), {
+        json: (r) => ({ token: r.token, expiresAt: iso(r.expiresAt) }),
+        text: (r) => `Token: ${r.token}\nExpires at: ${iso(r.expiresAt)}\n`,
+      });
+    });
+}

@@ -1,0 +1,137 @@
+// The agent's public Unix socket: a grpc-js server fed connections we accept ourselves
+// (ARCHITECTURE.md, "Stack"). Accepting with net.createServer lets us read SO_PEERCRED on the
+// fresh socket before any byte of HTTP/2 is parsed; the socket is then tagged and injected into
+// grpc-js with `createConnectionInjector`. Handlers recover the credentials from the tag through
+// `call.getPeer()` (or `getConnectionInfo().remoteAddress` in an interceptor).
+import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import net from "node:net";
+import { dirname } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { spindleError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
+
+export interface GrpcSocketServerOptions {
+  /** Absolute path of the Unix socket; its parent directory is created when missing. */
+  socketPath: string;
+  /** File mode of the socket; 0o777 for the public socket (callers are told apart by SO_PEERCRED). */
+  mode?: number;
+  logger: Logger;
+  /** Extra grpc-js server options. HTTP/2 concurrent streams are not capped unless set here. */
+  grpcOptions?: grpc.ServerOptions;
+  /** Replaces the koffi SO_PEERCRED reader (platforms without it; tests of failure paths). */
+  readPeerCredentials?: PeerCredentialsReader;
+}
+
+/** Anything that can name its peer: a grpc-js call (`getPeer`) or a ConnectionInfo. */
+export type PeerSource = { getPeer(): string } | { remoteAddress?: string | undefined };
+
+export interface GrpcSocketServer {
+  readonly socketPath: string;
+  /** Registers a service; call before or after start(). */
+  addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void;
+  /** Creates the directory, removes a stale socket, listens and chmods. Rejects with ERR_SOCKET_LISTEN. */
+  start(): Promise<void>;
+  /** The kernel-reported credentials of the connection a call arrived on. */
+  peerCredentials(call: PeerSource): PeerCredentials | undefined;
+  /** Open connections (for health and metrics). */
+  connectionCount(): number;
+  /** Stops accepting, lets calls finish for `graceMs`, then cuts what is left and removes the socket. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const TAG_PREFIX = "spindle-peer-";
+
+export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSocketServer {
+  const { socketPath, logger } = options;
+  const mode = options.mode ?? 0o777;
+  const readPeer = options.readPeerCredentials ?? createPeerCredentialsReader();
+  const grpcServer = new grpc.Server(options.grpcOptions);
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const peers = new Map<string, PeerCredentials>();
+  let nextConnection = 1;
+
+  const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
+    let creds: PeerCredentials;
+    try {
+      creds = readPeer(socket);
+    } catch (err) {
+      logger.warn({ err }, "closing a connection whose peer credentials cannot be read");
+      socket.destroy();
+      return;
+    }
+    const tag = `${TAG_PREFIX}${nextConnection++}`;
+    peers.set(tag, creds);
+    socket.once("close", () => peers.delete(tag));
+    // Unix sockets have no remoteAddress; grpc-js reports this own property as the call's peer.
+    Object.defineProperty(socket, "remoteAddress", { value: tag, configurable: true });
+    logger.debug({ peer: creds, connection: tag }, "accepted connection");
+    injector.injectConnection(socket);
+  });
+  netServer.on("error", (err) => logger.error({ err, socketPath }, "socket server error"));
+
+  return {
+    socketPath,
+    addService: (definition, implementation) => grpcServer.addService(definition, implementation),
+    async start() {
+      try {
+        await mkdir(dirname(socketPath), { recursive: true });
+        await removeStaleSocket(socketPath);
+        await new Promise<void>((resolve, reject) => {
+          netServer.once("error", reject);
+          netServer.listen(socketPath, () => {
+            netServer.off("error", reject);
+            resolve();
+          });
+        });
+        await chmod(socketPath, mode);
+      } catch (err) {
+        netServer.close();
+        throw spindleError("ERR_SOCKET_LISTEN", `cannot listen on ${socketPath}: ${(err as Error).message}`, { cause: err });
+      }
+      logger.info({ socketPath, mode: mode.toString(8) }, "listening");
+    },
+    peerCredentials(call) {
+      const tag = "getPeer" in call ? call.getPeer() : call.remoteAddress;
+      return tag === undefined ? undefined : peers.get(tag);
+    },
+    connectionCount: () => peers.size,
+    async close(graceMs = 1000) {
+      netServer.close();
+      // Ask clients to go away (GOAWAY), wait up to graceMs for calls to end, then cut the rest.
+      injector.drain(graceMs);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs + 50);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      grpcServer.forceShutdown();
+      injector.destroy();
+      await rm(socketPath, { force: true });
+    },
+  };
+}
+
+// A socket file left by a crashed agent blocks bind(). A socket someone still listens on, or a
+// non-socket file, is not ours to delete.
+async function removeStaleSocket(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    return;
+  }
+  if (!info.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (live) throw new Error(`another process is listening on ${path}`);
+  await rm(path);
+}

@@ -1,0 +1,24 @@
+// Resolves ECDS names: TypedExtensionConfig{name, typed_config} from the ExtensionConfigSource
+// (PROTOCOLS.md section 7, "Live updates").
+import { create } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { TypedExtensionConfigSchema } from "../gen/envoy/config/core/v3/extension_pb.js";
+import { spindleError } from "../common/errors.js";
+import type { BuildCache } from "./build-cache.js";
+import type { Caller, ExtensionConfigSource } from "./contracts.js";
+import { extensionKey, type ResourceResolver } from "./xds-resource.js";
+
+export function createExtensionConfigResolver(source: ExtensionConfigSource, caller: Caller, cache: BuildCache): ResourceResolver {
+  return {
+    async resolve(name) {
+      const typedConfig = await source.get(name, caller);
+      if (typedConfig === undefined) {
+        throw spindleError("ERR_XDS_RESOURCE_NOT_FOUND", `extension config "${name}" does not exist`, { details: { resource: name } });
+      }
+      const built = cache.get(typedConfig, name, [], () =>
+        anyPack(TypedExtensionConfigSchema, create(TypedExtensionConfigSchema, { name, typedConfig })),
+      );
+      return { name, ...built, deps: [extensionKey(name)] };
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// Interop client for Spindle's Workload API written with the official go-spiffe SDK. Each
+// subcommand prints JSON lines on stdout that test/integration/interop/interop.test.ts asserts.
+// The Workload API address comes from SPIFFE_ENDPOINT_SOCKET, as in any real workload.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
+)
+
+func emit(v map[string]any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(b))
+}
+
+func fail(what string, err error) {
+	emit(map[string]any{"event": "error", "what": what, "error": err.Error()})
+	os.Exit(1)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: interop fetch|watch-bundles|mtls-server|mtls-client [flags]")
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	switch os.Args[1] {
+	case "fetch":
+		fetch(ctx, os.Args[2:])
+	case "watch-bundles":
+		watchBundles(ctx, os.Args[2:])
+	case "mtls-server":
+		mtlsServer(ctx, os.Args[2:])
+	case "mtls-client":
+		mtlsClient(ctx, os.Args[2:])
+	default:
+		fmt.Fprintln(os.Stderr, "unknown subcommand", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+// fetch: X509Source (SVID verified against its own bundle), JWTSource (fetch, then validate both
+// locally with the JWT bundles and remotely with ValidateJWTSVID).
+func fetch(ctx context.Context, args []string) {
+	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
+	audience := fs.String("audience", "interop", "JWT audience")
+	_ = fs.Parse(args)
+
+	x509Source, err := workloadapi.NewX509Source(ctx)
+	if err != nil {
+		fail("x509source", err)
+	}
+	defer x509Source.Close()
+	svid, err := x509Source.GetX509SVID()
+	if err != nil {
+		fail("x509svid", err)
+	}
+	id, chains, err := x509svid.Verify(svid.Certificates, x509Source)
+	if err != nil {
+		fail("x509verify", err)
+	}
+	emit(map[string]any{"event": "x509", "spiffe_id": svid.ID.String(), "verified_id": id.String(), "chain_len": len(svid.Certificates), "verified_chain_len": len(chains[0]), "hint": svid.Hint})
+
+	jwtSource, err := workloadapi.NewJWTSource(ctx)
+	if err != nil {
+		fail("jwtsource", err)
+	}
+	defer jwtSource.Close()
+	jwt, err := jwtSource.FetchJWTSVID(ctx, jwtsvid.Params{Audience: *audience})
+	if err != nil {
+		fail("jwtsvid", err)
+	}
+	token := jwt.Marshal()
+	local, err := jwtsvid.ParseAndValidate(token, jwtSource, []string{*audience})
+	if err != nil {
+		fail("jwtvalidate-local", err)
+	}
+	remote, err := workloadapi.ValidateJWTSVID(ctx, token, *audience)
+	if err != nil {
+		fail("jwtvalidate-remote", err)
+	}
+	_, wrongAud := workloadapi.ValidateJWTSVID(ctx, token, "not-"+*audience)
+	emit(map[string]any{"event": "jwt", "spiffe_id": jwt.ID.String(), "local_sub": local.ID.String(), "remote_sub": remote.ID.String(), "audience": local.Audience, "wrong_audience_error": fmt.Sprint(wrongAud)})
+}
+
+type bundleWatcher struct {
+	updates chan []string
+}
+
+func (w bundleWatcher) OnX509BundlesUpdate(set *x509bundle.Set) {
+	var out []string
+	for _, b := range set.Bundles() {
+		out = append(out, fmt.Sprintf("%s=%d", b.TrustDomain().IDString(), len(b.X509Authorities())))
+	}
+	sort.Strings(out)
+	w.updates <- out
+}
+
+func (w bundleWatcher) OnX509BundlesWatchError(err error) {
+	emit(map[string]any{"event": "watch-error", "error": err.Error()})
+}
+
+// watch-bundles: prints each X.509 bundle set received until `count` updates, plus the JWT bundles once.
+func watchBundles(ctx context.Context, args []string) {
+	fs := flag.NewFlagSet("watch-bundles", flag.ExitOnError)
+	count := fs.Int("count", 2, "updates to wait for")
+	_ = fs.Parse(args)
+
+	jwtBundles, err := workloadapi.FetchJWTBundles(ctx)
+	if err != nil {
+		fail("jwtbundles", err)
+	}
+	var jwt []string
+	for _, b := range jwtBundles.Bundles() {
+		jwt = append(jwt, fmt.Sprintf("%s=%d", b.TrustDomain().IDString(), len(b.JWTAuthorities())))
+	}
+	sort.Strings(jwt)
+	emit(map[string]any{"event": "jwt-bundles", "bundles": jwt})
+
+	client, err := workloadapi.New(ctx)
+	if err != nil {
+		fail("client", err)
+	}
+	defer client.Close()
+	watchCtx, stop := context.WithCancel(ctx)
+	w := bundleWatcher{updates: make(chan []string, 16)}
+	done := make(chan error, 1)
+	go func() { done <- client.WatchX509Bundles(watchCtx, w) }()
+	for i := 0; i < *count; i++ {
+		select {
+		case u := <-w.updates:
+			emit(map[string]any{"event": "x509-bundles", "n": i + 1, "bundles": u})
+		case <-ctx.Done():
+			fail("watch", ctx.Err())
+		}
+	}
+	stop()
+	<-done
+}
+
+// mtls-server: accepts TLS connections, requiring a client SVID with the allowed ID, and answers
+// each with one line naming the client.
+func mtlsServer(ctx context.Context, args []string) {
+	fs := flag.NewFlagSet("mtls-server", flag.ExitOnError)
+	allow := fs.String("allow", "", "SPIFFE ID allowed to connect")
+	_ = fs.Parse(args)
+	allowed := spiffeid.RequireFromString(*allow)
+
+	source, err := workloadapi.NewX509Source(ctx)
+	if err != nil {
+		fail("x509source", err)
+	}
+	defer source.Close()
+	listener, err := tls.Listen("tcp", "127.0.0.1:0", tlsconfig.MTLSServerConfig(source, source, tlsconfig.AuthorizeID(allowed)))
+	if err != nil {
+		fail("listen", err)
+	}
+	emit(map[string]any{"event": "listening", "addr": listener.Addr().String()})
+	for {
+		conn, err := listener.Accept()
+		if err != nil {
+			fail("accept", err)
+		}
+		go func() {
+			defer conn.Close()
+			tlsConn := conn.(*tls.Conn)
+			if err := tlsConn.Handshake(); err != nil {
+				emit(map[string]any{"event": "refused", "error": err.Error()})
+				return
+			}
+			peer, err := x509svid.IDFromCert(tlsConn.ConnectionState().PeerCertificates[0])
+			if err != nil {
+				emit(map[string]any{"event": "refused", "error": err.Error()})
+				return
+			}
+			line, _ := bufio.NewReader(tlsConn).ReadString('\n')
+			fmt.Fprintf(tlsConn, "hello %s, you said %s\n", peer, strings.TrimSpace(line))
+			emit(map[string]any{"event": "served", "peer": peer.String()})
+		}()
+	}
+}
+
+// mtls-client: connects with its own SVID, accepting only the expected server ID.
+func mtlsClient(ctx context.Context, args []string) {
+	fs := flag.NewFlagSet("mtls-client", flag.ExitOnError)
+	addr := fs.String("connect", "", "host:port")
+	server := fs.String("server-id", "", "expected server SPIFFE ID")
+	_ = fs.Parse(args)
+
+	source, err := workloadapi.NewX509Source(ctx)
+	if err != nil {
+		fail("x509source", err)
+	}
+	defer source.Close()
+	conn, err := tls.Dial("tcp", *addr, tlsconfig.MTLSClientConfig(source, source, tlsconfig.AuthorizeID(spiffeid.RequireFromString(*server))))
+	if err != nil {
+		fail("dial", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	svid, _ := source.GetX509SVID()
+	if _, err := fmt.Fprintf(conn, "ping from %s\n", svid.ID); err != nil {
+		fail("write", err)
+	}
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		fail("read", err)
+	}
+	emit(map[string]any{"event": "reply", "reply": strings.TrimSpace(reply)})
+}

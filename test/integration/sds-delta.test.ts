@@ -1,0 +1,139 @@
+// DeltaSecrets: subscribe, unsubscribe, initial_resource_versions, per-resource versions,
+// rotation diffs, removed_resources and NACK handling, over a real temp Unix socket.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import {
+  FakeSecretSource,
+  TD,
+  createSdsClient,
+  createTestPki,
+  decodeSecret,
+  deltaRequest,
+  envoyNode,
+  eventually,
+  openStream,
+  startTestAgent,
+  uidSelector,
+  type DeltaStream,
+  type TestAgent,
+} from "./sds-fixtures.js";
+
+const WEB = `spiffe://${TD}/web`;
+const API = `spiffe://${TD}/api`;
+const source = new FakeSecretSource(createTestPki());
+const me = uidSelector(process.getuid!());
+source.grant(me, WEB, API);
+let agent: TestAgent;
+let client: grpc.Client;
+
+before(async () => {
+  agent = await startTestAgent(source);
+  client = createSdsClient(agent.socketPath);
+});
+after(async () => {
+  client.close();
+  await agent.close();
+});
+
+function openDelta(): DeltaStream {
+  return openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(client, "deltaSecrets");
+}
+
+const ack = (s: DeltaStream, res: DeltaDiscoveryResponse, error?: string) =>
+  s.send(deltaRequest({ responseNonce: res.nonce, ...(error === undefined ? {} : { errorDetail: { code: 3, message: error } }) }));
+
+const versions = (res: DeltaDiscoveryResponse) => new Map(res.resources.map((r) => [r.name, r.version]));
+
+test("subscribe sends each resource with its version; unsubscribe and re-subscribe; rotation sends only the diff", async () => {
+  const s = openDelta();
+  s.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [WEB, "ROOTCA"] }));
+  const first = await s.next();
+  assert.equal(first.typeUrl, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret");
+  assert.deepEqual([...versions(first).keys()].sort(), ["ROOTCA", WEB].sort());
+  for (const r of first.resources) {
+    assert.equal(decodeSecret(r.resource!).name, r.name);
+    assert.ok(r.version.length > 0);
+  }
+  ack(s, first);
+  // Subscribing one more name sends only that one.
+  s.send(deltaRequest({ resourceNamesSubscribe: [API] }));
+  const second = await s.next();
+  assert.deepEqual([...versions(second).keys()], [API]);
+  ack(s, second);
+  await agent.sds.idle();
+  // Rotation of WEB: only WEB, with a new version.
+  source.rotate(WEB);
+  const third = await s.next();
+  assert.deepEqual([...versions(third).keys()], [WEB]);
+  assert.notEqual(versions(third).get(WEB), versions(first).get(WEB));
+  assert.equal(third.removedResources.length, 0);
+  ack(s, third);
+  // Unsubscribe API: nothing to send; a rotation of API no longer reaches this stream.
+  s.send(deltaRequest({ resourceNamesUnsubscribe: [API] }));
+  assert.ok(await s.quiet(100));
+  source.rotate(API);
+  assert.ok(await s.quiet(150), "unsubscribed resource not pushed");
+  // Re-subscribe: sent again (the client dropped it).
+  s.send(deltaRequest({ resourceNamesSubscribe: [API] }));
+  const fourth = await s.next();
+  assert.deepEqual([...versions(fourth).keys()], [API]);
+  assert.notEqual(first.systemVersionInfo, fourth.systemVersionInfo);
+  s.close();
+});
+
+test("initial_resource_versions: only resources whose version differs are sent on reconnect", async () => {
+  const s1 = openDelta();
+  s1.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [WEB, API] }));
+  const held = versions(await s1.next());
+  s1.close();
+  source.rotate(API);
+  const s2 = openDelta();
+  s2.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [WEB, API], initialResourceVersions: Object.fromEntries(held) }));
+  const res = await s2.next();
+  assert.deepEqual([...versions(res).keys()], [API], "WEB is current on the client and not resent");
+  s2.close();
+});
+
+test("NACK: the rejected version is not resent; a later version is; removed_resources when an entitlement goes", async () => {
+  const s = openDelta();
+  s.send(deltaRequest({ node: envoyNode({ id: "delta-nack" }), resourceNamesSubscribe: [WEB] }));
+  const first = await s.next();
+  const rejected = source.svids.get(WEB)!;
+  ack(s, first, "rejected");
+  await agent.sds.idle();
+  source.emit({ svids: [WEB] }); // same material: nothing new to send
+  assert.ok(await s.quiet(150));
+  await eventually(() => agent.logLines.some((l) => l.nodeId === "delta-nack" && l.error === "rejected"));
+  source.rotate(WEB);
+  const second = await s.next();
+  assert.deepEqual([...versions(second).keys()], [WEB]);
+  ack(s, second);
+  await agent.sds.idle();
+  // Content changing back to the rejected version is not pushed again.
+  source.svids.set(WEB, rejected);
+  source.emit({ svids: [WEB] });
+  assert.ok(await s.quiet(150), "rejected version not resent");
+  // A stale nonce's NACK is ignored.
+  s.send(deltaRequest({ responseNonce: first.nonce, errorDetail: { code: 3, message: "late" } }));
+  await agent.sds.idle();
+  assert.ok(!agent.logLines.some((l) => l.error === "late"));
+  // The caller loses WEB: it is removed from the client, the stream stays.
+  const grants = source.grants.get(me)!;
+  source.grants.set(me, [API]);
+  source.emit({ entitlements: true });
+  const removed = await s.next();
+  assert.deepEqual(removed.removedResources, [WEB]);
+  assert.equal(removed.resources.length, 0);
+  source.grants.set(me, grants);
+  s.close();
+});
+
+test("subscribing to a name that cannot be served ends the stream with a status naming it", async () => {
+  const s = openDelta();
+  s.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [`spiffe://${TD}/not-mine`] }));
+  const st = await s.status;
+  assert.equal(st.code, grpc.status.PERMISSION_DENIED);
+  assert.ok(st.details.includes(`spiffe://${TD}/not-mine`));
+});

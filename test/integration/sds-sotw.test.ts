@@ -1,0 +1,295 @@
+// StreamSecrets / FetchSecrets driven over a real temp Unix socket by a grpc-js client behaving as
+// Envoy (one name per stream, node only on the first request), PROTOCOLS.md section 6.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { SPIFFECertValidatorConfigSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config_pb.js";
+import type { Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
+import type { DiscoveryRequest, DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
+import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { SPIFFE_VALIDATOR_CONFIG_TYPE_URL, SPIFFE_VALIDATOR_NAME } from "../../src/sds/type-urls.js";
+import {
+  FED_TD,
+  FakeSecretSource,
+  TD,
+  ackSotw,
+  createSdsClient,
+  createTestPki,
+  decodeSecret,
+  envoyNode,
+  eventually,
+  openStream,
+  sotwRequest,
+  startTestAgent,
+  subscribeSotw,
+  uidSelector,
+  type TestAgent,
+} from "./sds-fixtures.js";
+
+const WEB = `spiffe://${TD}/web`;
+const API = `spiffe://${TD}/api`;
+const DB = `spiffe://${TD}/db`;
+const pki = createTestPki();
+const source = new FakeSecretSource(pki);
+source.grant(uidSelector(process.getuid!()), WEB, API);
+source.grant("unix:uid:99999", DB);
+let agent: TestAgent;
+let client: grpc.Client;
+
+before(async () => {
+  agent = await startTestAgent(source);
+  client = createSdsClient(agent.socketPath);
+});
+after(async () => {
+  client.close();
+  await agent.close();
+});
+
+/** Checks a tls_certificate Secret: PEM chain leaf first without root, chaining to the root; key matches. */
+function checkTlsSecret(secret: Secret, name: string, spiffeId: string): X509Certificate {
+  assert.equal(secret.name, name);
+  assert.equal(secret.type.case, "tlsCertificate");
+  const tls = secret.type.value;
+  assert.equal(tls.certificateChain?.specifier.case, "inlineBytes");
+  assert.equal(tls.privateKey?.specifier.case, "inlineBytes");
+  const chainPem = Buffer.from(tls.certificateChain.specifier.value as Uint8Array).toString();
+  const keyPem = Buffer.from(tls.privateKey.specifier.value as Uint8Array).toString();
+  assert.match(keyPem, /^-----BEGIN PRIVATE KEY-----\n/, "PKCS#8 PEM");
+  const certs = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!.map((p) => new X509Certificate(p));
+  assert.equal(certs.length, 2, "leaf + intermediate, no root");
+  const [leaf, inter] = certs as [X509Certificate, X509Certificate];
+  assert.equal(leaf.subjectAltName, `URI:${spiffeId}`);
+  const root = new X509Certificate(pki.root.der);
+  assert.ok(leaf.verify(inter.publicKey) && inter.verify(root.publicKey), "chain verifies up to the bundle root");
+  assert.ok(!certs.some((c) => c.fingerprint256 === root.fingerprint256), "root not in the chain");
+  const pub = createPublicKey(createPrivateKey(keyPem)).export({ format: "der", type: "spki" });
+  assert.deepEqual(pub, leaf.publicKey.export({ format: "der", type: "spki" }), "key belongs to the leaf");
+  return leaf;
+}
+
+/** Checks a SPIFFE-validator validation context; returns trust domain -> root fingerprints. */
+function spiffeValidatorDomains(secret: Secret, name: string): Map<string, string[]> {
+  assert.equal(secret.name, name);
+  assert.equal(secret.type.case, "validationContext");
+  const custom = secret.type.value.customValidatorConfig!;
+  assert.equal(custom.name, SPIFFE_VALIDATOR_NAME);
+  assert.equal(custom.typedConfig!.typeUrl, SPIFFE_VALIDATOR_CONFIG_TYPE_URL);
+  const config = fromBinary(SPIFFECertValidatorConfigSchema, custom.typedConfig!.value);
+  assert.ok(config.trustDomains.length > 0);
+  return new Map(
+    config.trustDomains.map((td) => {
+      const pem = Buffer.from(td.trustBundle!.specifier.value as Uint8Array).toString();
+      return [td.name, pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!.map((p) => new X509Certificate(p).fingerprint256)];
+    }),
+  );
+}
+
+const fp = (der: Uint8Array) => new X509Certificate(der).fingerprint256;
+
+test("initial fetch of default, a SPIFFE ID, ROOTCA, ALL and spiffe://<td>, each on its own stream", async () => {
+  const names = ["default", API, "ROOTCA", "ALL", `spiffe://${FED_TD}`];
+  const streams = names.map((n) => subscribeSotw(client, n));
+  const responses = await Promise.all(streams.map((s) => s.next()));
+  for (const [i, res] of responses.entries()) {
+    assert.equal(res.typeUrl, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret");
+    assert.equal(res.resources.length, 1, "exactly one Secret per requested name");
+    assert.equal(res.versionInfo, "1");
+    assert.ok(res.nonce.length >= 16);
+    assert.equal(res.resources[0]!.typeUrl, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret");
+    void i;
+  }
+  const [def, api, rootca, all, fed] = responses.map((r) => decodeSecret(r.resources[0]!)) as [Secret, Secret, Secret, Secret, Secret];
+  checkTlsSecret(def, "default", WEB);
+  checkTlsSecret(api, API, API);
+  assert.deepEqual(spiffeValidatorDomains(rootca, "ROOTCA"), new Map([[TD, [fp(pki.root.der)]]]));
+  assert.deepEqual(spiffeValidatorDomains(all, "ALL"), new Map([[TD, [fp(pki.root.der)]], [FED_TD, [fp(pki.fedRoot.der)]]]));
+  assert.deepEqual(spiffeValidatorDomains(fed, `spiffe://${FED_TD}`), new Map([[FED_TD, [fp(pki.fedRoot.der)]]]));
+  assert.equal(new Set(responses.map((r) => r.nonce)).size, responses.length, "nonces are unique");
+  streams.forEach((s) => s.close());
+});
+
+test("ACK: no resend, ACK counted and the Envoy table shows the acked version", async () => {
+  const node = envoyNode({ id: "ack-envoy" });
+  const s = subscribeSotw(client, API, node);
+  const first = await s.next();
+  ackSotw(s, first, API);
+  assert.ok(await s.quiet(150), "an ACK is not answered");
+  const row = await eventually(() => agent.metrics.envoys().find((e) => e.nodeId === "ack-envoy" && e.resources[0]?.ackedVersion !== undefined));
+  assert.equal(row.peer.pid, process.pid);
+  assert.equal(row.resources.length, 1);
+  assert.equal(row.resources[0]!.resource, API);
+  assert.ok(row.resources[0]!.ackedVersion !== undefined && row.resources[0]!.ackedVersion === row.resources[0]!.sentVersion);
+  const text = await agent.registry.metrics();
+  assert.match(text, new RegExp(`spindle_xds_acks_total\\{service="sds",resource="${API}"\\} [1-9]`));
+  assert.match(text, new RegExp(`spindle_xds_envoy_acked_version_info\\{service="sds",node_id="ack-envoy",resource="${API}",version="${row.resources[0]!.ackedVersion}"\\} 1`));
+  assert.match(text, /spindle_xds_streams_open\{service="sds",mode="sotw"\} [1-9]/);
+  s.close();
+  await s.status;
+  await eventually(() => agent.metrics.envoys().find((e) => e.nodeId === "ack-envoy") === undefined);
+  assert.doesNotMatch(await agent.registry.metrics(), /node_id="ack-envoy"/, "a closed stream leaves the table and the gauge");
+});
+
+test("NACK is logged with the caller, counted, and the same content is not resent; new content is", async () => {
+  const node = envoyNode({ id: "nack-envoy" });
+  const s = subscribeSotw(client, WEB, node);
+  const first = await s.next();
+  const rejected = source.svids.get(WEB)!;
+  ackSotw(s, first, WEB, "bad certificate chain");
+  assert.ok(await s.quiet(200), "no resend after a NACK");
+  const warn = await eventually(() => agent.logLines.find((l) => l.nodeId === "nack-envoy" && String(l.msg).includes("NACK")));
+  assert.equal(warn.error, "bad certificate chain");
+  assert.deepEqual(warn.selectors, [uidSelector(process.getuid!()), `unix:gid:${process.getgid!()}`]);
+  assert.equal(warn.pid, process.pid);
+  assert.match(await agent.registry.metrics(), new RegExp(`spindle_xds_nacks_total\\{service="sds",resource="${WEB}"\\} 1`));
+  assert.equal(agent.metrics.envoys().find((e) => e.nodeId === "nack-envoy")!.resources[0]!.lastNack!.message, "bad certificate chain");
+  // The same names again with the NACKed nonce: still nothing.
+  ackSotw(s, first, WEB, "bad certificate chain");
+  assert.ok(await s.quiet(100));
+  source.rotate(WEB);
+  const second = await s.next();
+  assert.equal(second.versionInfo, "2");
+  assert.notEqual(decodeSecret(second.resources[0]!).type.value, undefined);
+  ackSotw(s, second, WEB);
+  // The content changes back to the rejected material: not pushed again.
+  source.svids.set(WEB, rejected);
+  source.emit({ svids: [WEB] });
+  assert.ok(await s.quiet(150), "rejected content not pushed again");
+  source.rotate(WEB);
+  assert.equal((await s.next()).versionInfo, "3");
+  s.close();
+});
+
+test("a request carrying a stale nonce is ignored; the current nonce is honoured", async () => {
+  const s = subscribeSotw(client, API);
+  const first = await s.next();
+  s.send(sotwRequest({ versionInfo: "", responseNonce: "not-the-last-nonce", resourceNames: [WEB] }));
+  assert.ok(await s.quiet(150), "stale request ignored, names not switched");
+  // resource_names change with the right nonce: answered with the new name.
+  s.send(sotwRequest({ versionInfo: first.versionInfo, responseNonce: first.nonce, resourceNames: [WEB] }));
+  const second = await s.next();
+  assert.equal(decodeSecret(second.resources[0]!).name, WEB);
+  assert.equal(second.versionInfo, "2");
+  s.close();
+});
+
+test("a reconnecting Envoy carrying an old stream's nonce on a new stream is answered", async () => {
+  const s1 = subscribeSotw(client, API);
+  const old = await s1.next();
+  s1.close();
+  const s2 = openStream<DiscoveryRequest, DiscoveryResponse>(client, "streamSecrets");
+  s2.send(sotwRequest({ node: envoyNode(), versionInfo: old.versionInfo, responseNonce: old.nonce, resourceNames: [API] }));
+  const res = await s2.next();
+  assert.equal(decodeSecret(res.resources[0]!).name, API);
+  assert.notEqual(res.nonce, old.nonce);
+  s2.close();
+});
+
+test("rotation pushes a new version only to streams subscribed to the rotated SVID", async () => {
+  const names = [WEB, "default", API, "ROOTCA"];
+  const streams = names.map((n) => subscribeSotw(client, n));
+  const firsts = await Promise.all(streams.map((s) => s.next()));
+  firsts.forEach((r, i) => ackSotw(streams[i]!, r, names[i]!));
+  await agent.sds.idle();
+  const before = decodeSecret(firsts[0]!.resources[0]!);
+  source.rotate(WEB);
+  const [web, def] = await Promise.all([streams[0]!.next(), streams[1]!.next()]);
+  assert.equal(web.versionInfo, "2");
+  assert.equal(def.versionInfo, "2", "default resolves to the rotated SVID");
+  const after = decodeSecret(web.resources[0]!);
+  const leaf = checkTlsSecret(after, WEB, WEB);
+  assert.notDeepEqual(after.type.value, before.type.value);
+  assert.ok(leaf);
+  assert.ok(await streams[2]!.quiet(150), "API stream untouched");
+  assert.ok(await streams[3]!.quiet(0), "ROOTCA stream untouched");
+  // A bundle change reaches ROOTCA streams only.
+  source.own = { trustDomain: TD, x509AuthoritiesDer: [pki.root.der, pki.fedRoot.der] };
+  source.emit({ trustDomains: [TD] });
+  const rootca = await streams[3]!.next();
+  assert.equal(spiffeValidatorDomains(decodeSecret(rootca.resources[0]!), "ROOTCA").get(TD)!.length, 2);
+  assert.ok(await streams[2]!.quiet(100));
+  source.own = { trustDomain: TD, x509AuthoritiesDer: [pki.root.der] };
+  streams.forEach((s) => s.close());
+});
+
+test("unknown and unauthorized names end the stream with a status naming them, logged with the selectors", async () => {
+  const unknown = subscribeSotw(client, "no-such-secret");
+  const st1 = await unknown.status;
+  assert.equal(st1.code, grpc.status.NOT_FOUND);
+  assert.match(st1.details, /"no-such-secret"/);
+  const denied = subscribeSotw(client, DB);
+  const st2 = await denied.status;
+  assert.equal(st2.code, grpc.status.PERMISSION_DENIED);
+  assert.ok(st2.details.includes(DB));
+  const fed = subscribeSotw(client, "spiffe://unknown.org");
+  assert.equal((await fed.status).code, grpc.status.NOT_FOUND);
+  const line = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED"));
+  assert.ok(Array.isArray(line.selectors) && line.selectors.includes(uidSelector(process.getuid!())));
+  assert.ok(String(line.err).includes(DB));
+});
+
+test("FetchSecrets answers every requested name at once", async () => {
+  const def = grpcServiceDefinition(SecretDiscoveryService).fetchSecrets!;
+  const fetch = (names: string[]) =>
+    new Promise<DiscoveryResponse>((resolve, reject) =>
+      client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, sotwRequest({ node: envoyNode(), resourceNames: names }), (err, res) =>
+        err ? reject(err) : resolve(res as DiscoveryResponse),
+      ),
+    );
+  const res = await fetch([API, "ROOTCA"]);
+  assert.deepEqual(res.resources.map((r) => decodeSecret(r).name), [API, "ROOTCA"]);
+  await assert.rejects(fetch(["nope"]), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && err.details.includes('"nope"'));
+});
+
+test("trusted_ca fallback for node metadata opt-out and Envoy older than 1.18; SPIFFE validator otherwise", async () => {
+  const trustedCa = async (node: ReturnType<typeof envoyNode>) => {
+    const s = subscribeSotw(client, "ALL", node);
+    const secret = decodeSecret((await s.next()).resources[0]!);
+    s.close();
+    assert.equal(secret.type.case, "validationContext");
+    return secret.type.value;
+  };
+  const optOut = await trustedCa(envoyNode({ metadata: { disable_spiffe_cert_validation: true } }));
+  assert.equal(optOut.customValidatorConfig, undefined);
+  const pem = Buffer.from(optOut.trustedCa!.specifier.value as Uint8Array).toString();
+  assert.equal(new X509Certificate(pem).fingerprint256, fp(pki.root.der), "own trust domain only");
+  const old = await trustedCa(envoyNode({ userAgentVersionType: { case: "userAgentBuildVersion", value: { version: { majorNumber: 1, minorNumber: 17, patch: 4 } } } }));
+  assert.ok(old.trustedCa !== undefined && old.customValidatorConfig === undefined);
+  const current = await trustedCa(envoyNode({ userAgentVersionType: { case: "userAgentBuildVersion", value: { version: { majorNumber: 1, minorNumber: 18, patch: 0 } } } }));
+  assert.ok(current.trustedCa === undefined && current.customValidatorConfig !== undefined);
+});
+
+test("global opt-out of the SPIFFE validator", async (t) => {
+  const other = await startTestAgent(source, { spiffeValidator: false, level: "silent" });
+  t.after(() => other.close());
+  const c = createSdsClient(other.socketPath);
+  t.after(() => c.close());
+  const s = subscribeSotw(c, "ROOTCA");
+  const secret = decodeSecret((await s.next()).resources[0]!);
+  s.close();
+  assert.ok(secret.type.case === "validationContext" && secret.type.value.trustedCa !== undefined);
+});
+
+test("a wrong type_url is refused with INVALID_ARGUMENT", async () => {
+  const s = openStream<DiscoveryRequest, DiscoveryResponse>(client, "streamSecrets");
+  s.send(sotwRequest({ node: envoyNode(), typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", resourceNames: [API] }));
+  const st = await s.status;
+  assert.equal(st.code, grpc.status.INVALID_ARGUMENT);
+});
+
+test("a failing SecretSource ends the stream with INTERNAL without leaking the cause; it is logged", async (t) => {
+  const broken = new FakeSecretSource(pki);
+  broken.svidsFor = () => {
+    throw new Error("cache exploded at /var/lib/secret-path");
+  };
+  const other = await startTestAgent(broken);
+  t.after(() => other.close());
+  const c = createSdsClient(other.socketPath);
+  t.after(() => c.close());
+  const st = await subscribeSotw(c, "default").status;
+  assert.equal(st.code, grpc.status.INTERNAL);
+  assert.ok(!st.details.includes("exploded"));
+  await eventually(() => other.logLines.some((l) => l.code === "ERR_INTERNAL" && String(l.err).includes("exploded")));
+});

@@ -1,0 +1,95 @@
+// The admin CLI commands, run in-process (src/cli/program.ts) against an in-process server.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli } from "../../src/cli/program.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+
+let srv: TestServer;
+before(async () => {
+  srv = await startTestServer();
+});
+after(async () => srv.close());
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runCli([...args, "--admin-socket", srv.options.adminSocket], { stdout: (s) => (out += s), stderr: (s) => (err += s), env: {} });
+  return { code, out, err };
+}
+const json = async (...args: string[]) => {
+  const r = await cli(...args, "--output", "json");
+  assert.equal(r.code, 0, r.err);
+  return JSON.parse(r.out) as Record<string, unknown>;
+};
+
+test("entry create, update (revision rules), show, count, delete", async () => {
+  const e = await json("entry", "create", "--spiffe-id", "spiffe://example.org/cli", "--parent-id", "spiffe://example.org/agent", "--selector", "unix:uid:5", "--jwt-ttl", "2m", "--hint", "h1");
+  assert.equal(e["jwtSvidTtl"], 120);
+  const id = e["id"] as string;
+  const u1 = await json("entry", "update", "--id", id, "--admin", "--expires-at", "2030-01-01T00:00:00Z");
+  assert.equal(u1["revision"], "1", "admin/expires-at do not bump the revision");
+  assert.equal(u1["expiresAt"], String(Date.parse("2030-01-01T00:00:00Z")));
+  const u2 = await json("entry", "update", "--id", id, "--no-admin", "--dns", "cli.local", "--selector", "unix:uid:6");
+  assert.deepEqual([u2["revision"], u2["admin"], u2["dnsNames"]], ["2", undefined, ["cli.local"]]);
+  assert.equal(u2["hint"], "h1", "fields without flags are kept");
+  const none = await cli("entry", "update", "--id", id);
+  assert.equal(none.code, 1);
+  assert.match(none.err, /^error: ERR_INVALID_ARGUMENT: nothing to update/);
+  const badTtl = await cli("entry", "update", "--id", id, "--x509-ttl", "soon");
+  assert.match(badTtl.err, /^error: ERR_INVALID_ARGUMENT: --x509-ttl: "soon" is not a duration/);
+  const text = await cli("entry", "show", "--id", id);
+  assert.match(text.out, /Selector +: unix:uid:6/);
+  assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:6"), { count: 1 });
+  assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:5"), { count: 0 });
+  const del = await cli("entry", "delete", "--id", id, "--id", "missing");
+  assert.equal(del.code, 1, "a missing id fails the command");
+  assert.match(del.out, /#1: ok: .*\n#2: error: ERR_NOT_FOUND/);
+  assert.deepEqual(await json("entry", "count"), { count: 0 });
+});
+
+test("entry create --data creates a batch and reports each failure", async () => {
+  const file = join(srv.dir, "entries.json");
+  writeFileSync(
+    file,
+    JSON.stringify([
+      { spiffeId: "spiffe://example.org/b1", parentId: "spiffe://example.org/agent", selectors: [{ type: "k8s", value: "ns:a" }] },
+      { spiffe_id: "spiffe://example.org/b2", parent_id: "spiffe://example.org/agent", selectors: [] },
+    ]),
+  );
+  const r = await cli("entry", "create", "--data", file);
+  assert.equal(r.code, 1);
+  assert.match(r.out, /#1: ok: .* spiffe:\/\/example\.org\/b1\n#2: error: ERR_ENTRY_INVALID: .*at least one selector/);
+  writeFileSync(file, '[{"nope": 1}]');
+  const bad = await cli("entry", "create", "--data", file);
+  assert.match(bad.err, /^error: ERR_INVALID_ARGUMENT: --data: entry #1: /);
+});
+
+test("bundle set, list, delete; show in both formats; token; authority; healthcheck", async () => {
+  const file = join(srv.dir, "partner.json");
+  writeFileSync(file, JSON.stringify({ keys: [], spiffe_sequence: 1 }));
+  assert.equal((await cli("bundle", "set", "--id", "partner.org", "--path", file)).code, 0);
+  const list = await json("bundle", "list");
+  assert.deepEqual((list["bundles"] as { trustDomain: string }[]).map((b) => b.trustDomain), ["partner.org"]);
+  assert.equal((await cli("bundle", "delete", "--id", "partner.org")).code, 0);
+  const gone = await cli("bundle", "delete", "--id", "partner.org");
+  assert.match(gone.err, /^error: ERR_NOT_FOUND/);
+  assert.match((await cli("bundle", "show")).out, /^-----BEGIN CERTIFICATE-----/);
+  const spiffe = JSON.parse((await cli("bundle", "show", "--format", "spiffe")).out) as { keys: { use: string }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
+  assert.deepEqual(spiffe.keys.map((k) => k.use).sort(), ["jwt-svid", "x509-svid"]);
+  assert.equal(spiffe.spiffe_refresh_hint, 300);
+  const tok = await json("token", "generate", "--ttl", "5m");
+  assert.ok(Date.parse(tok["expiresAt"] as string) - Date.now() <= 300_000);
+  const auth = await json("authority", "show");
+  assert.equal((auth["authorities"] as unknown[]).length, 2);
+  const jwtPrep = await json("authority", "prepare", "--kind", "jwt");
+  assert.equal(jwtPrep["state"], "prepared");
+  const noKind = await cli("authority", "prepare");
+  assert.notEqual(noKind.code, 0);
+  assert.match(noKind.err, /--kind/);
+  const hc = await cli("healthcheck");
+  assert.equal(hc.code, 0);
+  const jwt = await cli("jwt", "mint", "--spiffe-id", "spiffe://example.org/t", "--audience", "a", "--ttl", "1m");
+  assert.match(jwt.out, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
+});
