@@ -3,7 +3,7 @@
 // as "error: CODE: message" with exit code 1.
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
-import { createAdminClient, type AdminClient } from "../../ca/admin/index.js";
+import type { AdminClient } from "../../ca/admin/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
 import { CliExit, type CliIO } from "../program.js";
 
@@ -27,6 +27,8 @@ export async function runAdmin<T>(
 ): Promise<T> {
   let result: T;
   try {
+    // Loaded on demand so `spindle --help` and non-admin commands start fast.
+    const { createAdminClient } = await import("../../ca/admin/index.js");
     result = await call(createAdminClient({ socketPath: opts.adminSocket }));
   } catch (err) {
     failWith(io, opts, err);

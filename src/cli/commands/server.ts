@@ -4,7 +4,6 @@ import type { Command } from "commander";
 import { systemClock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";
 import { createLogger } from "../../common/logger.js";
-import { createServer, formatHostPort } from "../../ca/server/index.js";
 import { loadServerConfig, type ServerFlags } from "../config/index.js";
 import { CliExit, packageVersion, type CliIO } from "../program.js";
 
@@ -31,6 +30,9 @@ export function registerServerCommands(group: Command, io: CliIO): void {
         throw new CliExit(1);
       }
       const logger = createLogger({ level: config.logLevel, base: { service: "spindle-server" } });
+      // Loaded on demand: the server pulls in the datastore drivers and HTTP/2 stacks, which
+      // would slow every other `spindle` command down.
+      const { createServer, formatHostPort } = await import("../../ca/server/index.js");
       const server = createServer(config, { logger, clock: systemClock, version: packageVersion() });
       const stopped = new Promise<string>((resolve) => {
         process.once("SIGTERM", () => resolve("SIGTERM"));
