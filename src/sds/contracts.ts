@@ -50,6 +50,10 @@ export interface SecretChange {
   readonly entitlements?: boolean;
 }
 
+/**
+ * Methods may throw a SpindleError: its gRPC status ends the stream (ERR_UNAVAILABLE until the
+ * agent's first sync makes Envoy retry; anything else unexpected becomes INTERNAL, cause logged).
+ */
 export interface SecretSource {
   /** The SVIDs the caller is entitled to; the first one is its default identity. */
   svidsFor(caller: Caller): readonly X509SvidMaterial[] | Promise<readonly X509SvidMaterial[]>;

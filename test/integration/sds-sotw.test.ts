@@ -196,6 +196,9 @@ test("rotation pushes a new version only to streams subscribed to the rotated SV
   const before = decodeSecret(firsts[0]!.resources[0]!);
   source.rotate(WEB);
   const [web, def] = await Promise.all([streams[0]!.next(), streams[1]!.next()]);
+  const changed = agent.logLines.filter((l) => l.msg === "secrets changed").at(-1)!;
+  assert.deepEqual(changed.keys, [`svid:${WEB}`]);
+  assert.equal(changed.streams, 2, "only the WEB and default streams were re-resolved");
   assert.equal(web.versionInfo, "2");
   assert.equal(def.versionInfo, "2", "default resolves to the rotated SVID");
   const after = decodeSecret(web.resources[0]!);
