@@ -18,6 +18,7 @@ import {
   type X509BundlesResponse,
   type X509SVIDResponse,
 } from "../../gen/workload_pb.js";
+import { createFakeClock } from "../../common/clock.js";
 import { createTestBundle } from "../../spiffe/testing/test-bundle.js";
 import { signTestJwtSvid } from "../../spiffe/testing/test-jwt.js";
 import { createWorkloadApiClient, type WorkloadApiClient } from "../workload-client/index.js";
@@ -260,6 +261,29 @@ describe("Workload API status rules", () => {
       assert.deepEqual(ctx.svids.map((s) => [s.spiffeId, s.hint]), [["spiffe://example.org/e1", "same"], ["spiffe://example.org/e2", ""]]);
       const jwts = await client.fetchJwtSvids(["x"]);
       assert.deepEqual(jwts.map((s) => [s.spiffeId, s.hint]), [["spiffe://example.org/e1", "same"], ["spiffe://example.org/e2", ""]]);
+    } finally {
+      client.close();
+      await api.close();
+    }
+  });
+
+  it("FetchJWTSVID serves cached tokens until half their lifetime, then re-mints", async () => {
+    const clock = createFakeClock(Date.now());
+    const source = new FakeIdentitySource({ clock, jwtTtlSeconds: 120 });
+    source.grant("test:app:g", "spiffe://example.org/g");
+    const api = await startWorkloadApi({ source, attestor: createFixedAttestor(["test:app:g"]), clock });
+    const client = createWorkloadApiClient({ address: api.socketPath });
+    try {
+      const [first] = await client.fetchJwtSvids(["aud"]);
+      clock.advance(59_000);
+      assert.equal((await client.fetchJwtSvids(["aud"]))[0]!.svid, first!.svid);
+      assert.equal(source.mints, 1);
+      assert.notEqual((await client.fetchJwtSvids(["aud", "other"]))[0]!.svid, first!.svid, "another audience set is another token");
+      clock.advance(2_000);
+      const [renewed] = await client.fetchJwtSvids(["aud"]);
+      assert.notEqual(renewed!.svid, first!.svid);
+      assert.equal(source.mints, 3);
+      assert.equal((await client.validateJwtSvid("aud", renewed!.svid)).spiffeId, "spiffe://example.org/g");
     } finally {
       client.close();
       await api.close();

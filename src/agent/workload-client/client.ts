@@ -126,17 +126,21 @@ export function createWorkloadApiClient(options: WorkloadApiClientOptions): Work
     },
     watchX509Context(onUpdate, onError) {
       const stream = open<X509SVIDResponse>("fetchX509SVID", create(X509SVIDRequestSchema), {});
-      let cancelled = false;
-      stream.on("data", (msg: X509SVIDResponse) => onUpdate(decodeX509Context(msg)));
-      stream.on("error", (err: grpc.ServiceError) => {
-        if (!cancelled) onError(callError("FetchX509SVID", err));
+      // Settles once: grpc-js may emit "end" after "error".
+      let over = false;
+      const stop = (err: SpindleError) => {
+        if (over) return;
+        over = true;
+        onError(err);
+      };
+      stream.on("data", (msg: X509SVIDResponse) => {
+        if (!over) onUpdate(decodeX509Context(msg));
       });
-      stream.on("end", () => {
-        if (!cancelled) onError(spindleError("ERR_WORKLOAD_API_CALL", "FetchX509SVID failed: the agent ended the stream"));
-      });
+      stream.on("error", (err: grpc.ServiceError) => stop(callError("FetchX509SVID", err)));
+      stream.on("end", () => stop(spindleError("ERR_WORKLOAD_API_CALL", "FetchX509SVID failed: the agent ended the stream")));
       return {
         cancel() {
-          cancelled = true;
+          over = true;
           stream.cancel();
         },
       };

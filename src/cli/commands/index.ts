@@ -10,6 +10,7 @@ import { registerJwtCommands, registerX509Commands } from "./svid.js";
 import { registerTokenCommands } from "./token.js";
 import { registerAuthzCommands } from "./authz.js";
 import { registerEnvoyCommands } from "./envoy.js";
+import { registerApiCommands } from "./api.js";
 
 interface Group {
   name: string;
@@ -27,7 +28,7 @@ const GROUPS: Group[] = [
   { name: "jwt", description: "mint JWT-SVIDs directly from the server's CA", register: registerJwtCommands },
   { name: "authority", description: "show and rotate the server's X.509 and JWT authorities", register: registerAuthorityCommands },
   { name: "healthcheck", description: "check over the admin socket that the server is ready (exit 0) or not (exit 1)", register: registerHealthcheck },
-  { name: "api", description: "call the SPIFFE Workload API (works against any SPIFFE agent)" },
+  { name: "api", description: "call the SPIFFE Workload API (works against any SPIFFE agent)", register: registerApiCommands },
   { name: "envoy", description: "generate and check Envoy configuration for Spindle's SDS and RBAC", register: registerEnvoyCommands },
   { name: "authz", description: "compile, check and test SPIFFE-ID allow-lists as Envoy RBAC filters", register: registerAuthzCommands },
   { name: "dev", description: "run a server and an agent together with an embedded SQLite store, for local development" },

@@ -98,7 +98,7 @@ describe("interop with the official SPIFFE SDKs", { timeout: 900_000 }, () => {
 
   before(async () => {
     // Build and install first: a download failure fails the suite (never a skip).
-    await mustRun("go", ["build", "-o", goBin, "."], { cwd: goDir, env: { GOFLAGS: "-mod=mod" }, timeoutMs: 600_000 });
+    await mustRun("go", ["build", "-o", goBin, "."], { cwd: goDir, env: { GOFLAGS: "-mod=mod -buildvcs=false" }, timeoutMs: 600_000 });
     if (!existsSync(join(venv, "bin", "python"))) await mustRun("python3", ["-m", "venv", venv], { timeoutMs: 120_000 });
     await mustRun(join(venv, "bin", "python"), ["-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", join(pyDir, "requirements.txt")], { timeoutMs: 600_000 });
 

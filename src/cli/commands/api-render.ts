@@ -1,0 +1,81 @@
+// Rendering for `spindle api`: text for people, JSON for scripts, PEM files for --write. Private
+// keys are only ever written to files with mode 0600, never printed.
+import { X509Certificate } from "node:crypto";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { certsToPem, derToPem } from "../../common/pem.js";
+import type { X509Context, X509SvidDocument } from "../../agent/workload-client/index.js";
+
+function validity(der: Uint8Array): { subject: string; notBefore: string; notAfter: string } {
+  const c = new X509Certificate(der);
+  return { subject: c.subject.replaceAll("\n", ","), notBefore: new Date(c.validFrom).toISOString(), notAfter: new Date(c.validTo).toISOString() };
+}
+
+export function x509ContextJson(ctx: X509Context): unknown {
+  return {
+    svids: ctx.svids.map((s) => ({
+      spiffe_id: s.spiffeId,
+      hint: s.hint,
+      not_before: validity(s.chainDer[0]!).notBefore,
+      not_after: validity(s.chainDer[0]!).notAfter,
+      x509_svid_pem: certsToPem(s.chainDer),
+      bundle_pem: certsToPem(s.bundleDer),
+    })),
+    federated_bundles: Object.fromEntries([...ctx.federatedBundles].map(([td, ders]) => [td, certsToPem(ders)])),
+  };
+}
+
+function svidText(s: X509SvidDocument, i: number): string {
+  const leaf = validity(s.chainDer[0]!);
+  const lines = [
+    `SPIFFE ID:        ${s.spiffeId}${i === 0 ? "  (default)" : ""}`,
+    ...(s.hint === "" ? [] : [`Hint:             ${s.hint}`]),
+    `SVID valid:       ${leaf.notBefore} .. ${leaf.notAfter}`,
+    `Intermediates:    ${s.chainDer.length - 1}`,
+    ...s.bundleDer.map((d, n) => `CA #${n + 1} valid:      ${validity(d).notBefore} .. ${validity(d).notAfter}  ${validity(d).subject}`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export function x509ContextText(ctx: X509Context): string {
+  const parts = ctx.svids.map(svidText);
+  const fed = [...ctx.federatedBundles].map(([td, ders]) => `Federated bundle: ${td} (${ders.length} CA${ders.length === 1 ? "" : "s"})`);
+  return `Received ${ctx.svids.length} SVID${ctx.svids.length === 1 ? "" : "s"}\n\n${parts.join("\n")}${fed.length > 0 ? `\n${fed.join("\n")}\n` : ""}`;
+}
+
+export function bundlesText(x509: ReadonlyMap<string, readonly Uint8Array[]>, jwt: ReadonlyMap<string, string>): string {
+  const tds = [...new Set([...x509.keys(), ...jwt.keys()])].sort();
+  return tds
+    .map((td) => {
+      const kids = jwt.has(td) ? (JSON.parse(jwt.get(td)!) as { keys: { kid?: string }[] }).keys.map((k) => k.kid ?? "?") : [];
+      return `${td}\n  X.509 authorities: ${x509.get(td)?.length ?? 0}\n  JWT authorities:   ${kids.length === 0 ? "none" : kids.join(", ")}\n`;
+    })
+    .join("");
+}
+
+/** Writes svid.pem, svid_key.pem (0600) and bundle.pem for the default SVID; svid.N.* for the others. */
+export async function writeX509Files(dir: string, ctx: X509Context): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const [i, s] of ctx.svids.entries()) {
+    const suffix = i === 0 ? "" : `.${i}`;
+    const files: [string, string, number][] = [
+      [`svid${suffix}.pem`, certsToPem(s.chainDer), 0o644],
+      [`svid${suffix}_key.pem`, derToPem(s.privateKeyPkcs8Der, "PRIVATE KEY"), 0o600],
+      [`bundle${suffix}.pem`, certsToPem(s.bundleDer), 0o644],
+    ];
+    for (const [name, content, mode] of files) {
+      const path = join(dir, name);
+      await writeFile(path, content, { mode });
+      // writeFile keeps the mode of an existing file; a key file must never stay readable by others.
+      await chmod(path, mode);
+      written.push(path);
+    }
+  }
+  for (const [td, ders] of ctx.federatedBundles) {
+    const path = join(dir, `federated_bundle.${td.slice("spiffe://".length)}.pem`);
+    await writeFile(path, certsToPem(ders));
+    written.push(path);
+  }
+  return written;
+}
