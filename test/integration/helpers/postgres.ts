@@ -1,14 +1,22 @@
-// Starts a throw-away PostgreSQL cluster (PostgreSQL 15 binaries) on 127.0.0.1 and a free port, in
+// Starts a throw-away PostgreSQL cluster (the newest installed Debian PostgreSQL) on 127.0.0.1 and a free port, in
 // a temp dir. As root (CI), initdb refuses to run, so the cluster runs as the `postgres` user.
 // Any failure throws: the PostgreSQL variants of the tests must fail loudly, never skip.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 
-const BIN = "/usr/lib/postgresql/15/bin";
+const PG_ROOT = "/usr/lib/postgresql";
+
+/** The bin dir of the newest installed major version (scripts/ci-deps.sh installs Debian's). */
+function pgBinDir(): string {
+  const versions = existsSync(PG_ROOT) ? readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const bin = versions.map((v) => join(PG_ROOT, v, "bin")).find((d) => existsSync(join(d, "initdb")));
+  if (bin === undefined) throw new Error(`PostgreSQL binaries not found under ${PG_ROOT} (run scripts/ci-deps.sh)`);
+  return bin;
+}
 
 export interface TempPostgres {
   /** postgres:// URL of a fresh database. */
@@ -37,7 +45,7 @@ function asUser(): { uid?: number; gid?: number } {
 }
 
 export async function startPostgres(): Promise<TempPostgres> {
-  if (!existsSync(join(BIN, "initdb"))) throw new Error(`PostgreSQL binaries not found in ${BIN}`);
+  const BIN = pgBinDir();
   const dir = mkdtempSync(join(tmpdir(), "spindle-pg-"));
   const user = asUser();
   if (user.uid !== undefined) chownSync(dir, user.uid, user.gid!);
