@@ -11,6 +11,8 @@ import { leafSerial, svidToProto } from "./convert.js";
 import type { ResolvedAgentApi } from "./deps.js";
 
 export const MAX_CHALLENGE_ROUNDS = 4;
+/** An agent that does not answer a challenge within this time loses the stream. */
+export const CHALLENGE_TIMEOUT_MS = 30_000;
 
 const protocol = (why: string) => spindleError("ERR_NODE_ATTESTATION_PROTOCOL", `attestation protocol error: ${why}`);
 
@@ -55,7 +57,11 @@ export function createAttestHandler(api: ResolvedAgentApi) {
       if (++rounds > MAX_CHALLENGE_ROUNDS) throw protocol(`more than ${MAX_CHALLENGE_ROUNDS} challenge rounds`);
       outbox.push({ $typeName: "spindle.agent.v1.AttestResponse", step: { case: "challenge", value: c } });
       wake?.();
-      const next = await it.next();
+      let cancel: (() => void) | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        cancel = api.clock.setTimeout(() => reject(protocol(`no challenge response within ${CHALLENGE_TIMEOUT_MS / 1000} s`)), CHALLENGE_TIMEOUT_MS);
+      });
+      const next = await Promise.race([it.next(), timeout]).finally(() => cancel?.());
       if (next.done === true) throw protocol("the stream ended before the challenge was answered");
       if (next.value.step.case !== "challengeResponse") throw protocol("expected a challenge_response");
       return next.value.step.value;

@@ -33,11 +33,23 @@ export function toConnectError(err: unknown, logger: Logger, method: string): Co
 
 export function errorMappingInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
+    let res;
     try {
-      return await next(req);
+      res = await next(req);
     } catch (err) {
       throw toConnectError(err, logger, req.method.name);
     }
+    if (!res.stream) return res;
+    // Streaming handlers fail while their messages are consumed, after next() has returned.
+    const messages = res.message;
+    async function* mapped() {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw toConnectError(err, logger, req.method.name);
+      }
+    }
+    return { ...res, message: mapped() };
   };
 }
 

@@ -76,7 +76,6 @@ export function createMemoryEntrySource(clock: Clock): MemoryEntrySource {
       const slice = all.slice(0, size);
       return { entries: slice, nextPageToken: all.length > size ? slice[slice.length - 1]!.id : "" };
     },
-    getEntry: async (id) => entries.get(id),
     async getFederatedBundle(td) {
       const b = bundles.get(td);
       return b === undefined ? undefined : { bundle: b };

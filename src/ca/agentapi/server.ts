@@ -16,6 +16,8 @@ import { errorMappingInterceptor, reclassifyUndecodable } from "./errors.js";
 import { peerChain } from "./peer.js";
 import { createAgentServiceImpl } from "./service.js";
 
+const CLOSE_GRACE_MS = 2000;
+
 export interface AgentApiServerOptions extends AgentApiOptions {
   host: string;
   /** 0 picks a free port (tests). */
@@ -98,6 +100,10 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
         api.dispose();
         server.close(() => resolve());
         for (const s of sessions) s.close();
+        // Streams a peer keeps open (an abandoned Attest) would hold close() forever.
+        setTimeout(() => {
+          for (const s of sessions) s.destroy();
+        }, CLOSE_GRACE_MS).unref();
       }),
   };
 }

@@ -46,7 +46,6 @@ export interface AgentStore {
 export interface EntrySource {
   /** Pages of entries with this parent, ordered by id. */
   listEntries(filter: { parentId: string }, page?: { pageSize?: number; pageToken?: string }): Promise<{ entries: RegistrationEntry[]; nextPageToken: string }>;
-  getEntry(id: string): Promise<RegistrationEntry | undefined>;
   /** SPIFFE bundle JSON of a federated trust domain. */
   getFederatedBundle(trustDomain: string): Promise<{ bundle: string } | undefined>;
 }

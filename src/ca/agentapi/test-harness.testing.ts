@@ -87,21 +87,25 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     psatKey: psatKey.privateKey,
     bundlePem,
     bundles,
-    client(identity) {
-      const transport = createGrpcTransport({
-        baseUrl: `https://127.0.0.1:${server.address.port}`,
-        nodeOptions: {
-          ca: bundlePem(),
-          ...(identity ? { cert: certsToPem(identity.chainDer), key: identity.privateKey.export({ type: "pkcs8", format: "pem" }) } : {}),
-          // The server is identified by its SPIFFE ID, not a host name.
-          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-            cert.subjectaltname?.split(", ").includes(`URI:${SERVER_ID}`) ? undefined : new Error(`server is not ${SERVER_ID}: ${cert.subjectaltname}`),
-        },
-      });
-      return createClient(AgentService, transport);
-    },
+    client: (identity) => agentClient(server.address.port, bundlePem(), identity),
     close: () => server.close(),
   };
+}
+
+/** An agent-like client: trusts `bundlePem`, checks the server's SPIFFE ID, optionally presents an SVID. */
+export function agentClient(port: number, bundlePem: string, identity?: { chainDer: readonly Uint8Array[]; privateKey: KeyObject }, trustDomain = TD): Client<typeof AgentService> {
+  const serverId = `spiffe://${trustDomain}/spindle/server`;
+  const transport = createGrpcTransport({
+    baseUrl: `https://127.0.0.1:${port}`,
+    nodeOptions: {
+      ca: bundlePem,
+      ...(identity ? { cert: certsToPem(identity.chainDer), key: identity.privateKey.export({ type: "pkcs8", format: "pem" }) } : {}),
+      // The server is identified by its SPIFFE ID, not a host name.
+      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+        cert.subjectaltname?.split(", ").includes(`URI:${serverId}`) ? undefined : new Error(`server is not ${serverId}: ${cert.subjectaltname}`),
+    },
+  });
+  return createClient(AgentService, transport);
 }
 
 /** A P-256 key and a CSR for it, built by @peculiar/x509 (independent of our parser). */

@@ -8,6 +8,8 @@ import { SpindleError, spindleError } from "../../common/errors.js";
 import type { AuthorityJournalStore } from "../contracts.js";
 import type { RegistrationEntry } from "../registration/entry.js";
 import type { ValidEntry } from "../registration/validate.js";
+import type { AgentStore } from "../agentapi/stores.js";
+import { fetchAgent, listAllAgents, removeAgent, updateBanned, updateRenewal, upsertAttestation } from "./agents.js";
 import { fetchBundle, incrementCounter, listBundles, readCounter, removeBundle, upsertBundle, type FederatedBundleRecord } from "./bundles.js";
 import { countEntries, fetchEntry, insertEntry, MAX_PAGE_SIZE, queryEntries, removeEntry, replaceEntry, type EntryFilter, type EntryPage } from "./entries.js";
 import { createJournalStore } from "./journal.js";
@@ -23,7 +25,8 @@ export interface DatastoreOptions {
   onError?: (operation: string, err: SpindleError) => void;
 }
 
-export interface Datastore {
+/** Also the agent API's AgentStore (attested agents, renewals, bans). */
+export interface Datastore extends AgentStore {
   readonly kind: DatastoreLocation["kind"];
   /** The location without secrets, for logs. */
   readonly description: string;
@@ -95,6 +98,12 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     createJoinToken: (token, expiresAt) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now())),
     consumeJoinToken: (token) => run("consumeJoinToken", () => consumeToken(db, token, clock.now())),
     pruneJoinTokens: () => run("pruneJoinTokens", () => pruneTokens(db, clock.now())),
+    getAgent: (id) => run("getAgent", () => fetchAgent(db, id)),
+    recordAttestation: (a, now) => run("recordAttestation", () => upsertAttestation(db, a, now)),
+    recordRenewal: (id, expected, serial, expiresAt, now) => run("recordRenewal", () => updateRenewal(db, id, expected, serial, expiresAt, now)),
+    setBanned: (id, banned, now) => run("setBanned", () => updateBanned(db, id, banned, now)),
+    deleteAgent: (id) => run("deleteAgent", () => removeAgent(db, id)),
+    listAgents: () => run("listAgents", () => listAllAgents(db)),
     incrementCounter: (name) => run("incrementCounter", () => incrementCounter(db, name)),
     readCounter: (name) => run("readCounter", () => readCounter(db, name)),
     journal: {

@@ -66,6 +66,23 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0002_attested_agents": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("attested_agents")
+        .addColumn("spiffe_id", "varchar(2048)", (c) => c.primaryKey())
+        .addColumn("attestor", "varchar(64)", (c) => c.notNull())
+        .addColumn("selectors", "text", (c) => c.notNull())
+        .addColumn("serial", "varchar(128)", (c) => c.notNull())
+        .addColumn("previous_serial", "varchar(128)", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addColumn("can_reattest", "integer", (c) => c.notNull())
+        .addColumn("banned", "integer", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -62,6 +62,21 @@ export interface CountersTable {
   value: number | string;
 }
 
+/** Attested agents (agent API): node selectors, current/previous SVID serial, ban flag. */
+export interface AttestedAgentsTable {
+  spiffe_id: string;
+  attestor: string;
+  /** JSON array of {type, value}. */
+  selectors: string;
+  serial: string;
+  previous_serial: string;
+  expires_at: number | string;
+  can_reattest: number;
+  banned: number;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
 export interface DatabaseSchema {
   entries: EntriesTable;
   entry_selectors: EntrySelectorsTable;
@@ -70,4 +85,5 @@ export interface DatabaseSchema {
   join_tokens: JoinTokensTable;
   authority_journals: AuthorityJournalsTable;
   counters: CountersTable;
+  attested_agents: AttestedAgentsTable;
 }

@@ -20,8 +20,13 @@ export interface ServerOptions {
   /** This replica's id (HA: each replica owns its own authorities). */
   serverId: string;
   dataDir: string;
-  /** Agent API address (validated now; served by the agent API). */
+  /** Agent API address (gRPC over TLS 1.3); port 0 picks a free port (dev mode, tests). */
   bindAddress: HostPort;
+  /**
+   * The raw `node_attestors` block (plugin name -> plugin config), parsed by src/ca/nodeattestors
+   * at start; undefined enables join_token only.
+   */
+  nodeAttestors?: unknown;
   adminSocket: string;
   datastore: DatastoreLocation;
   caTtlSeconds: number;

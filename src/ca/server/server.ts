@@ -7,6 +7,9 @@ import type { Clock } from "../../common/clock.js";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import { componentLogger, type Logger } from "../../common/logger.js";
 import { startAdminServer } from "../admin/index.js";
+import { startAgentApiServer } from "../agentapi/index.js";
+import { loadNodeAttestors } from "../nodeattestors/index.js";
+import { parseTrustDomain } from "../../spiffe/index.js";
 import { createCertificateAuthority, loadUpstreamAuthority, type ManagedCertificateAuthority } from "../authority/index.js";
 import { createDatastore, type Datastore } from "../datastore/index.js";
 import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
@@ -30,7 +33,12 @@ export interface Server {
   stop(): Promise<void>;
   /** The bound health address (after start). */
   healthAddress(): HostPort | undefined;
+  /** The bound agent API address (after start). */
+  agentApiAddress(): HostPort | undefined;
 }
+
+/** Node attestors enabled when the config has no `node_attestors` block. */
+const DEFAULT_NODE_ATTESTORS = { join_token: {} };
 
 const TOKEN_PRUNE_INTERVAL_MS = 10 * 60_000;
 
@@ -38,6 +46,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
   const logger = componentLogger(deps.logger, "server", { trustDomain: options.trustDomain, serverId: options.serverId });
   const cleanups: (() => Promise<void> | void)[] = [];
   let health: HttpEndpoints | undefined;
+  let agentApi: HostPort | undefined;
   let ready = false;
 
   async function stop(): Promise<void> {
@@ -143,6 +152,33 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     });
     cleanups.push(() => admin.close());
 
+    const attestors = loadNodeAttestors(options.nodeAttestors ?? DEFAULT_NODE_ATTESTORS, {
+      trustDomain: parseTrustDomain(options.trustDomain),
+      joinTokens: ds,
+      clock: deps.clock,
+      logger: componentLogger(deps.logger, "node-attestation"),
+    });
+    const agentAudit = componentLogger(deps.logger, "audit");
+    const ownBundle = createOwnBundleSource(theCa, ds, options.bundleRefreshHintSeconds);
+    const agentServer = await startAgentApiServer({
+      trustDomain: options.trustDomain,
+      ca: theCa,
+      attestors,
+      agents: ds,
+      entries: ds,
+      clock: deps.clock,
+      logger: componentLogger(deps.logger, "agent-api"),
+      host: options.bindAddress.host,
+      port: options.bindAddress.port,
+      ownBundleJson: async () => (await ownBundle()).spiffeJson,
+      onIssued: (e) => {
+        metrics.signings.inc({ type: e.type });
+        agentAudit.info({ audit: "svid_issued", svidType: e.type, spiffeId: e.spiffeId, requester: e.agentId }, "SVID issued to an agent");
+      },
+    });
+    agentApi = agentServer.address;
+    cleanups.push(() => agentServer.close());
+
     const readiness = async () => {
       if (!ready) return { ready: false, reason: "starting" };
       await ds.ping();
@@ -179,8 +215,8 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       cancelPrune?.();
     });
     ready = true;
-    logger.info({ adminSocket: options.adminSocket, health: h.address, bindAddress: options.bindAddress }, "server started");
+    logger.info({ adminSocket: options.adminSocket, health: h.address, agentApi }, "server started");
   }
 
-  return { start, stop, healthAddress: () => health?.address };
+  return { start, stop, healthAddress: () => health?.address, agentApiAddress: () => agentApi };
 }

@@ -11,6 +11,9 @@ import { registerTokenCommands } from "./token.js";
 import { registerAuthzCommands } from "./authz.js";
 import { registerEnvoyCommands } from "./envoy.js";
 import { registerApiCommands } from "./api.js";
+import { registerAgentCommands } from "./agent.js";
+import { registerDevCommand } from "./dev.js";
+import { registerExplain } from "./explain.js";
 
 interface Group {
   name: string;
@@ -20,7 +23,7 @@ interface Group {
 
 const GROUPS: Group[] = [
   { name: "server", description: "run and operate the Spindle server (the trust domain's certificate authority)", register: registerServerCommands },
-  { name: "agent", description: "run and operate the node agent (Workload API and Envoy SDS on one Unix socket)" },
+  { name: "agent", description: "run and operate the node agent (Workload API and Envoy SDS on one Unix socket)", register: registerAgentCommands },
   { name: "entry", description: "manage registration entries on a server", register: registerEntryCommands },
   { name: "token", description: "manage join tokens for node attestation", register: registerTokenCommands },
   { name: "bundle", description: "show the trust bundle and manage federated bundles", register: registerBundleCommands },
@@ -31,7 +34,8 @@ const GROUPS: Group[] = [
   { name: "api", description: "call the SPIFFE Workload API (works against any SPIFFE agent)", register: registerApiCommands },
   { name: "envoy", description: "generate and check Envoy configuration for Spindle's SDS and RBAC", register: registerEnvoyCommands },
   { name: "authz", description: "compile, check and test SPIFFE-ID allow-lists as Envoy RBAC filters", register: registerAuthzCommands },
-  { name: "dev", description: "run a server and an agent together with an embedded SQLite store, for local development" },
+  { name: "dev", description: "run a server and an agent together with an embedded SQLite store, for local development", register: registerDevCommand },
+  { name: "explain", description: "ask the running agent why a process gets (or does not get) its identities", register: registerExplain },
 ];
 
 export function registerCommandGroups(program: Command, io: CliIO): void {

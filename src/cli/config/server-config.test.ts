@@ -46,6 +46,7 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
   assert.deepEqual(c.upstreamAuthority, { certFile: "/etc/spindle/upstream-ca.crt", keyFile: "/etc/spindle/upstream-ca.key", bundleFile: "/etc/spindle/upstream-bundle.crt" });
   assert.deepEqual(c.metricsAddress, { host: "127.0.0.1", port: 9988 });
   assert.equal(c.bundleRefreshHintSeconds, 300);
+  assert.deepEqual(c.nodeAttestors, { join_token: {} });
   const missing = problemsOf(() => loadServerConfig({ configFile: join(CONF, "server-full.yaml"), flags: {}, env: {}, cwd }));
   assert.deepEqual(missing, ["datastore: environment variable SPINDLE_DB_PASSWORD is not set"]);
 });

@@ -75,6 +75,8 @@ const schema = z.strictObject({
   health_address: address("127.0.0.1:8080"),
   metrics_address: hostPort.optional(),
   bundle_refresh_hint: duration("5m"),
+  // Plugin blocks are checked by src/ca/nodeattestors at start (every unknown key, with its path).
+  node_attestors: z.record(z.string(), z.unknown()).optional(),
 });
 
 const FLAG_KEYS: Record<keyof ServerFlags, string> = {
@@ -142,6 +144,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     healthAddress: c.health_address,
     ...(c.metrics_address ? { metricsAddress: c.metrics_address } : {}),
     bundleRefreshHintSeconds: c.bundle_refresh_hint,
+    ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
   });
 }
 

@@ -31,7 +31,8 @@ export async function startTestServer(over: Partial<ServerOptions> & { datastore
     trustDomain: "example.org",
     serverId: "test-1",
     dataDir: join(dir, "data"),
-    bindAddress: { host: "127.0.0.1", port: 8081 },
+    // Port 0: the server now serves the agent API there, and suites run in parallel.
+    bindAddress: { host: "127.0.0.1", port: 0 },
     adminSocket: join(dir, "private", "admin.sock"),
     datastore: { kind: "sqlite", path: join(dir, "ds.sqlite3") },
     caTtlSeconds: 86400,

@@ -1,0 +1,83 @@
+// The agent's ONE public socket (ARCHITECTURE.md): the SPIFFE Workload API, Envoy SDS, ECDS for
+// the compiled authz policy (when configured) and gRPC health, all fed by the identity cache and
+// one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
+import type { Clock } from "../common/clock.js";
+import { createGrpcSocketServer } from "../common/grpc-socket-server.js";
+import type { Logger } from "../common/logger.js";
+import { createEcdsService, createSdsService, type SecretAliases, type XdsMetrics } from "../sds/index.js";
+import { parseSelector } from "../spiffe/selector.js";
+import { toCallerAttestor } from "./attestors/index.js";
+import { createPolicySource } from "./authz/policy-source.js";
+import { createSdsSecretSource, createWorkloadApiIdentitySource, type IdentityCache } from "./cache/index.js";
+import { createHealthService } from "./health-service.js";
+import { addWorkloadApi, type WorkloadAttestor } from "./workload-api/index.js";
+
+export interface AgentSocketOptions {
+  socketPath: string;
+  cache: IdentityCache;
+  attestor: WorkloadAttestor;
+  xdsMetrics: XdsMetrics;
+  authzPolicyPath?: string;
+  authzFilter?: "http" | "network";
+  sdsAliases?: Partial<SecretAliases>;
+  spiffeValidator?: boolean;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** Starts the socket; the returned function stops it and everything it started. */
+export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Promise<void>> {
+  const { cache, logger } = o;
+  const cleanups: (() => void | Promise<void>)[] = [];
+  const stop = async () => {
+    while (cleanups.length > 0) await cleanups.pop()!();
+  };
+  try {
+    const callerAttestor = toCallerAttestor(o.attestor);
+    // Mode 0777: callers are told apart by SO_PEERCRED, never by file permissions.
+    const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }) });
+    const peerCredentials = socket.peerCredentials.bind(socket);
+    addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache), attestor: o.attestor, logger, clock: o.clock });
+    const sds = createSdsService({
+      source: createSdsSecretSource(cache),
+      attestor: callerAttestor,
+      logger,
+      metrics: o.xdsMetrics,
+      peerCredentials,
+      ...(o.sdsAliases ? { aliases: o.sdsAliases } : {}),
+      ...(o.spiffeValidator !== undefined ? { spiffeValidator: o.spiffeValidator } : {}),
+    });
+    socket.addService(sds.definition, sds.implementation);
+    cleanups.push(() => sds.close());
+    const services = ["SpiffeWorkloadAPI", "envoy.service.secret.v3.SecretDiscoveryService"];
+    if (o.authzPolicyPath !== undefined) {
+      const policy = createPolicySource({
+        path: o.authzPolicyPath,
+        logger,
+        filter: o.authzFilter ?? "http",
+        // An Envoy's service is its default (first) SPIFFE ID.
+        serviceFor: (caller) => cache.identitiesFor(caller.selectors.map(parseSelector))[0]?.spiffeId,
+      });
+      await policy.start();
+      cleanups.push(() => policy.close());
+      const ecds = createEcdsService({ source: policy, attestor: callerAttestor, logger, metrics: o.xdsMetrics, peerCredentials });
+      socket.addService(ecds.definition, ecds.implementation);
+      cleanups.push(() => ecds.close());
+      services.push("envoy.service.extension.v3.ExtensionConfigDiscoveryService");
+    }
+    const listeners = new Set<() => void>();
+    cleanups.push(cache.onChange((c) => c.ready && listeners.forEach((l) => l())));
+    const health = createHealthService({
+      services,
+      serving: () => cache.ready,
+      onChange: (l) => (listeners.add(l), () => void listeners.delete(l)),
+    });
+    socket.addService(health.definition, health.implementation);
+    await socket.start();
+    cleanups.push(() => socket.close(1000));
+    return stop;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,232 @@
+// `spindle server run` and `spindle agent run` as real processes on temp dirs and sockets: the
+// agent attests with a join token over the agent API (TLS 1.3, server verified with the bundle),
+// a workload fetches its SVID through the Workload API (`spindle api fetch x509`), a process of an
+// unregistered uid gets PermissionDenied and no key material, `spindle explain` names the missing
+// selector, `spindle agent envoys` lists a connected SDS client, the agent keeps serving its cached
+// SVID while the server is down, and a restarted agent resumes with its saved SVID (the join token
+// is single-use).
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { joinTokenAgentId } from "../../src/ca/nodeattestors/index.js";
+import { pemToDers } from "../../src/common/pem.js";
+import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid } from "../../src/spiffe/index.js";
+import { BIN, runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
+import { ackSotw, createSdsClient, decodeSecret, eventually, subscribeSotw } from "./sds-fixtures.js";
+
+const TD = "example.org";
+const dir = mkdtempSync(join(tmpdir(), "spindle-agent-it-"));
+// Other uids must reach the public socket: every directory on its path is traversable.
+chmodSync(dir, 0o755);
+const serverAdmin = join(dir, "server-private", "admin.sock");
+const publicSocket = join(dir, "public", "api.sock");
+const agentAdmin = join(dir, "agent-private", "admin.sock");
+const uid = process.getuid!();
+const WORKLOAD_ID = `spiffe://${TD}/workload`;
+let port: number;
+let server: ServerProcess;
+let agent: AgentProcess;
+let bundlePem: string;
+let agentId: string;
+let token: string;
+
+interface AgentProcess {
+  child: ChildProcess;
+  output(): string;
+  healthPort: number;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startAgent(args: readonly string[], timeoutMs = 60_000): Promise<AgentProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "agent", "run", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`agent did not start within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /spindle agent: attested as .*health http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out, healthPort: Number(m[1]), stop: async (signal = "SIGTERM") => (child.exitCode === null && child.kill(signal), exited) });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited with ${code} before it started:\n${out}`));
+    });
+  });
+}
+
+const agentArgs = () => [
+  "--config",
+  join(dir, "agent.yaml"),
+  "--server-address",
+  `127.0.0.1:${port}`,
+  "--join-token",
+  token,
+  "--trust-bundle",
+  join(dir, "bundle.pem"),
+];
+
+async function ready(p: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${p}/ready`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function startServer(): Promise<ServerProcess> {
+  return startServerProcess(["--config", join(dir, "server.yaml")]);
+}
+
+before(async () => {
+  port = await freePort();
+  mkdirSync(join(dir, "server-private"), { mode: 0o700 });
+  writeFileSync(
+    join(dir, "server.yaml"),
+    [`trust_domain: ${TD}`, `data_dir: ${join(dir, "server")}`, `bind_address: 127.0.0.1:${port}`, `admin_socket: ${serverAdmin}`, "key_manager: disk", "health_address: 127.0.0.1:0", "log_level: debug"].join("\n"),
+  );
+  server = await startServer();
+  const admin = (...a: string[]) => runCli([...a, "--admin-socket", serverAdmin]);
+  const t = await admin("token", "generate", "--output", "json");
+  assert.equal(t.status, 0, t.stderr);
+  token = (JSON.parse(t.stdout) as { token: string }).token;
+  agentId = joinTokenAgentId(parseTrustDomain(TD), token);
+  const e = await admin("entry", "create", "--spiffe-id", WORKLOAD_ID, "--parent-id", agentId, "--selector", `unix:uid:${uid}`);
+  assert.equal(e.status, 0, e.stderr);
+  const b = await admin("bundle", "show");
+  assert.equal(b.status, 0, b.stderr);
+  bundlePem = b.stdout;
+  writeFileSync(join(dir, "bundle.pem"), bundlePem);
+  writeFileSync(
+    join(dir, "agent.yaml"),
+    [
+      `trust_domain: ${TD}`,
+      `socket_path: ${publicSocket}`,
+      `admin_socket: ${agentAdmin}`,
+      `data_dir: ${join(dir, "agent")}`,
+      "health_address: 127.0.0.1:0",
+      "sync_interval: 1s",
+      "log_level: debug",
+      // Overridden by --join-token and --server-address: flags win over the file.
+      "server_addresses: [127.0.0.1:1]",
+      "node_attestor: {join_token: {token: placeholder-token-000000}}",
+    ].join("\n"),
+  );
+  agent = await startAgent(agentArgs());
+  await eventually(() => ready(agent.healthPort), 30_000);
+});
+
+after(async () => {
+  await agent?.stop();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("a registered workload fetches its X.509-SVID through the Workload API", async () => {
+  const r = await runCli(["api", "fetch", "x509", "--socket-path", publicSocket, "--write", join(dir, "out")]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`SPIFFE ID: +${WORKLOAD_ID}`));
+  const { readFileSync } = await import("node:fs");
+  const chain = pemToDers(readFileSync(join(dir, "out", "svid.pem"), "utf8"), "CERTIFICATE");
+  const bundle = createBundle({ trustDomain: parseTrustDomain(TD), x509Authorities: pemToDers(bundlePem, "CERTIFICATE") });
+  const info = validateX509Svid(chain, createBundleSet([bundle]), { now: Date.now() });
+  assert.equal(info.spiffeId.toString(), WORKLOAD_ID);
+  assert.match(agent.output(), /node attested/);
+  assert.match(agent.output(), new RegExp(`"agentId":"${agentId}"`));
+});
+
+test("an unregistered uid gets PermissionDenied and no key material; explain names the missing selector", async (t) => {
+  if (uid !== 0) return t.skip("needs root to run a process under another uid");
+  const asNobody = (cmd: string[]) => spawn("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", ...cmd], { stdio: ["ignore", "pipe", "pipe"] });
+  const fetchChild = asNobody([process.execPath, BIN, "api", "fetch", "x509", "--socket-path", publicSocket, "--output", "json"]);
+  let stdout = "";
+  let stderr = "";
+  fetchChild.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  fetchChild.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((r) => fetchChild.once("close", r));
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /PERMISSION_DENIED|ERR_WORKLOAD_NO_IDENTITY/);
+  assert.doesNotMatch(stdout + stderr, /PRIVATE KEY|BEGIN CERTIFICATE|svids/);
+
+  const sleeper = asNobody(["sleep", "60"]);
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const x = await runCli(["explain", "--pid", String(sleeper.pid), "--admin-socket", agentAdmin, "--output", "json"]);
+    assert.equal(x.status, 0, x.stderr);
+    const e = JSON.parse(x.stdout) as { selectors: string[]; identities: unknown[]; entries: { spiffeId: string; missing: string[] }[]; verdict: string };
+    assert.ok(e.selectors.includes("unix:uid:65534"), e.selectors.join(","));
+    assert.deepEqual(e.identities, []);
+    assert.deepEqual(e.entries.find((x2) => x2.spiffeId === WORKLOAD_ID)?.missing, [`unix:uid:${uid}`]);
+    assert.match(e.verdict, new RegExp(`no entry matches; closest is ${WORKLOAD_ID} .*missing selector unix:uid:${uid}`));
+    const text = await runCli(["explain", "--pid", String(sleeper.pid), "--admin-socket", agentAdmin]);
+    assert.match(text.stdout, /gets no identity \(PermissionDenied\)/);
+  } finally {
+    sleeper.kill();
+  }
+  const mine = await runCli(["explain", "--pid", String(process.pid), "--admin-socket", agentAdmin]);
+  assert.match(mine.stdout, new RegExp(`pid ${process.pid} is served ${WORKLOAD_ID}`));
+});
+
+test("agent envoys lists a connected SDS client and what it ACKed", async () => {
+  const empty = await runCli(["agent", "envoys", "--admin-socket", agentAdmin]);
+  assert.equal(empty.status, 0, empty.stderr);
+  const client = createSdsClient(publicSocket);
+  try {
+    const stream = subscribeSotw(client, "default");
+    const res = await stream.next();
+    assert.equal(decodeSecret(res.resources[0]!).name, "default");
+    ackSotw(stream, res, "default");
+    const listed = await eventually(async () => {
+      const r = await runCli(["agent", "envoys", "--admin-socket", agentAdmin, "--output", "json"]);
+      const j = JSON.parse(r.stdout) as { envoys: { resources: { resource: string; ackedVersion?: string }[] }[] };
+      return j.envoys[0]?.resources.find((x) => x.resource === "default" && x.ackedVersion !== undefined) ? j : undefined;
+    }, 10_000);
+    assert.equal(listed.envoys.length, 1);
+    const text = await runCli(["agent", "envoys", "--admin-socket", agentAdmin]);
+    assert.match(text.stdout, /SDS default: sent .*ACKed/);
+    stream.close();
+  } finally {
+    client.close();
+  }
+});
+
+test("server down: cached SVIDs are still served; restarted agent resumes with its saved SVID", async () => {
+  assert.equal(await server.stop(), 0);
+  const r = await runCli(["api", "fetch", "x509", "--socket-path", publicSocket]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(WORKLOAD_ID));
+  await eventually(() => /server unreachable|no server answered/.test(agent.output()), 15_000);
+
+  server = await startServer();
+  assert.equal(await agent.stop("SIGINT"), 0, "SIGINT stops the agent cleanly");
+  // The join token was consumed; the restart must use the saved agent SVID, not attest again.
+  agent = await startAgent(agentArgs());
+  await eventually(() => /using the saved agent SVID/.test(agent.output()), 10_000);
+  await eventually(() => ready(agent.healthPort), 30_000);
+  const again = await runCli(["api", "fetch", "x509", "--socket-path", publicSocket]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(WORKLOAD_ID));
+});
