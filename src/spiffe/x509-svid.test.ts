@@ -91,6 +91,7 @@ test("leaf rules: URI SAN count and form, cA, keyUsage", () => {
     [{ spiffeId: ID, basicConstraints: { ca: true } }, "cA is true"],
     [{ spiffeId: ID, keyUsage: KeyUsage.keyEncipherment }, "lacks digitalSignature"],
     [{ spiffeId: ID, keyUsage: null }, "no keyUsage extension"],
+    [{ spiffeId: ID, keyUsageCritical: false }, "keyUsage extension is not marked critical"],
     [{ spiffeId: ID, keyUsage: KeyUsage.digitalSignature | KeyUsage.keyCertSign }, "keyCertSign"],
     [{ spiffeId: ID, keyUsage: KeyUsage.digitalSignature | KeyUsage.cRLSign }, "cRLSign"],
   ];

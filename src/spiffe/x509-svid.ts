@@ -3,7 +3,7 @@
 import type { KeyObject } from "node:crypto";
 import { SpindleError, spindleError } from "../common/errors.js";
 import type { BundleSource } from "./bundle.js";
-import { KeyUsage, parseCertificate, type ParsedCertificate } from "./certificate.js";
+import { KeyUsage, OID, parseCertificate, type ParsedCertificate } from "./certificate.js";
 import { parseSpiffeId, type SpiffeId } from "./spiffe-id.js";
 import { describeCertificate, verifyChain } from "./x509-chain.js";
 
@@ -48,6 +48,7 @@ function leafRule(leaf: ParsedCertificate, why: string, cause?: unknown): never 
 function checkLeafRules(leaf: ParsedCertificate): void {
   if (leaf.basicConstraints?.ca === true) leafRule(leaf, "basicConstraints cA is true; an X.509-SVID leaf must not be a CA");
   if (leaf.keyUsage === undefined) leafRule(leaf, "has no keyUsage extension; digitalSignature is required");
+  if (leaf.extensions.find((e) => e.oid === OID.keyUsage)?.critical !== true) leafRule(leaf, "keyUsage extension is not marked critical");
   if ((leaf.keyUsage & KeyUsage.digitalSignature) === 0) leafRule(leaf, "keyUsage lacks digitalSignature");
   if (leaf.keyUsage & KeyUsage.keyCertSign) leafRule(leaf, "keyUsage has keyCertSign, which a leaf must not have");
   if (leaf.keyUsage & KeyUsage.cRLSign) leafRule(leaf, "keyUsage has cRLSign, which a leaf must not have");
