@@ -7,7 +7,9 @@ export const DEFAULT_PSAT_AUDIENCE = "spindle-server";
 
 export interface TokenReviewConfig {
   readonly apiServerUrl: string;
+  /** PEM CA certificates the API server's certificate must chain to; default Node's CA store. */
   readonly caPath?: string;
+  /** Bearer token file for the API server; default the in-cluster service-account token. */
   readonly tokenPath?: string;
 }
 
@@ -21,7 +23,7 @@ export interface K8sPsatClusterConfig {
   readonly issuerUrl?: string;
   /** Required `iss` (defaults to issuerUrl when that is set). */
   readonly issuer?: string;
-  /** Accepted and validated; the TokenReview call itself is not made (docs/node-attestation.md). */
+  /** When set, every token is also checked with a TokenReview against this API server. */
   readonly tokenReview?: TokenReviewConfig;
 }
 

@@ -1,6 +1,7 @@
 // k8s_psat node attestor: the agent presents a projected service-account token of its pod; the
 // server verifies it (signature against the cluster's keys, audience, expiry, issuer) with jose
-// and derives node selectors from the `kubernetes.io` claims.
+// and derives node selectors from the `kubernetes.io` claims. With token_review configured the
+// cluster's API server must also still accept the token (token-review.ts).
 // Agent ID: spiffe://<td>/spindle/agent/k8s_psat/<cluster>/<node uid, or node name>.
 import { errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../../../common/clock.js";
@@ -11,6 +12,7 @@ import { attestationFailed, decodeJsonPayload } from "../config.js";
 import type { NodeAttestorPlugin } from "../plugin.js";
 import { K8S_PSAT_PLUGIN, type K8sPsatClusterConfig, type K8sPsatServerConfig } from "./config.js";
 import { createClusterKeySource, type FetchFn } from "./key-source.js";
+import { createTokenReviewer, type TokenReviewer } from "./token-review.js";
 
 const ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"];
 const CLOCK_TOLERANCE_SECONDS = 5;
@@ -25,6 +27,8 @@ export interface K8sPsatAttestorOptions {
   fetch?: FetchFn;
   /** Preloaded JWK Sets by cluster name (tests); otherwise read from jwks_path or discovered. */
   jwks?: Readonly<Record<string, JSONWebKeySet>>;
+  /** TokenReview request timeout; default DEFAULT_TOKEN_REVIEW_TIMEOUT_MS. */
+  tokenReviewTimeoutMs?: number;
 }
 
 interface K8sClaims {
@@ -48,11 +52,22 @@ function reason(err: unknown): string {
 
 export function createK8sPsatAttestor(options: K8sPsatAttestorOptions): NodeAttestorPlugin {
   const fetchFn: FetchFn = options.fetch ?? ((url) => fetch(url));
-  const clusters = new Map<string, { config: K8sPsatClusterConfig; keys: JWTVerifyGetKey }>();
+  const clusters = new Map<string, { config: K8sPsatClusterConfig; keys: JWTVerifyGetKey; reviewer?: TokenReviewer }>();
   for (const c of options.config.clusters) {
-    clusters.set(c.name, { config: c, keys: createClusterKeySource(c, fetchFn, options.jwks?.[c.name]) });
-    if (c.tokenReview !== undefined) {
-      options.logger.warn({ cluster: c.name }, "k8s_psat token_review is configured but not performed: tokens are verified against the cluster's keys only");
+    const reviewer = c.tokenReview === undefined ? undefined : createTokenReviewer({ cluster: c.name, config: c.tokenReview, timeoutMs: options.tokenReviewTimeoutMs });
+    clusters.set(c.name, { config: c, keys: createClusterKeySource(c, fetchFn, options.jwks?.[c.name]), ...(reviewer === undefined ? {} : { reviewer }) });
+  }
+
+  /** The API server must still authenticate the token as the same service account. */
+  async function review(cluster: K8sPsatClusterConfig, reviewer: TokenReviewer, token: string, username: string): Promise<void> {
+    const status = await reviewer.review(token, cluster.audience);
+    const where = `cluster "${cluster.name}": TokenReview`;
+    if (!status.authenticated) throw attestationFailed(K8S_PSAT_PLUGIN, `${where}: the API server rejected the token${status.error === undefined ? "" : ` (${status.error})`}`);
+    if (status.username !== username) {
+      throw attestationFailed(K8S_PSAT_PLUGIN, `${where}: the API server authenticated the token as ${JSON.stringify(status.username ?? "")}, not ${JSON.stringify(username)}`);
+    }
+    if (status.audiences !== undefined && !status.audiences.some((a) => cluster.audience.includes(a))) {
+      throw attestationFailed(K8S_PSAT_PLUGIN, `${where}: the API server accepted the token for none of the configured audiences`);
     }
   }
 
@@ -103,7 +118,9 @@ export function createK8sPsatAttestor(options: K8sPsatAttestorOptions): NodeAtte
       } catch (err) {
         throw attestationFailed(K8S_PSAT_PLUGIN, `the node identity ${JSON.stringify(nodeKey)} cannot form a SPIFFE ID`, err);
       }
+      // After beforeCommit, so the rate limit and bans also shield the API server.
       await beforeCommit(agentId);
+      if (cluster.reviewer !== undefined) await review(cluster.config, cluster.reviewer, token, `system:serviceaccount:${ns}:${sa}`);
       const selectors: Selector[] = [];
       const add = (name: string, v: string | undefined) => v !== undefined && selectors.push({ type: K8S_PSAT_PLUGIN, value: `${name}:${v}` });
       add("cluster", clusterName);
