@@ -8,6 +8,7 @@ import { trustDomainProblem, type BatchResult } from "../registration/index.js";
 import { decodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
 import { entryInputFromProto, entryToProto, fieldsFromProto, filterFromProto } from "./convert.js";
 import type { AdminServiceDeps, AuthorityInfo, AuthorityKind } from "./deps.js";
+import { createAgentHandlers } from "./agent-handlers.js";
 import { REQUESTER } from "./requester.js";
 import { mintJwt, mintX509 } from "./svid-handlers.js";
 
@@ -41,6 +42,7 @@ function checkTrustDomain(td: string, own: string): void {
 
 export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof AdminService> {
   const { registration: reg, datastore } = deps;
+  const agents = createAgentHandlers(deps);
   const changed = <T>(v: T): T => {
     deps.onEntriesChanged?.();
     return v;
@@ -114,6 +116,12 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
       const t = await reg.generateJoinToken(req.ttl === 0 ? undefined : req.ttl);
       return { token: t.token, expiresAt: BigInt(t.expiresAt) };
     },
+
+    listAgents: (req) => agents.listAgents(req),
+    getAgent: (req) => agents.getAgent(req),
+    evictAgent: (req, ctx) => agents.evictAgent(req, ctx.values.get(REQUESTER)),
+    banAgent: (req, ctx) => agents.banAgent(req, ctx.values.get(REQUESTER)),
+    unbanAgent: (req, ctx) => agents.unbanAgent(req, ctx.values.get(REQUESTER)),
 
     showAuthorities: async () => ({ authorities: (await deps.authorities.list()).map(authorityToProto) }),
     prepareAuthority: async (req) => ({ authority: authorityToProto(await deps.authorities.prepare(kindOf(req))) }),

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spindle/admin/v1/admin.proto.
  */
 export const file_spindle_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSI8ChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkMKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkwKElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQiegoLRW50cnlGaWx0ZXISEQoJc3BpZmZlX2lkGAEgASgJEhEKCXBhcmVudF9pZBgCIAEoCRItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yEhYKDmZlZGVyYXRlc193aXRoGAQgAygJImoKEkxpc3RFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKE0xpc3RFbnRyaWVzUmVzcG9uc2USKAoHZW50cmllcxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkQKE0NvdW50RW50cmllc1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5FbnRyeUZpbHRlciIlChRDb3VudEVudHJpZXNSZXNwb25zZRINCgVjb3VudBgBIAEoAyISChBHZXRCdW5kbGVSZXF1ZXN0Il8KEUdldEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRILCgNwZW0YAiABKAkSFQoNc3BpZmZlX2J1bmRsZRgDIAEoCRIQCghzZXF1ZW5jZRgEIAEoAyJSCg9GZWRlcmF0ZWRCdW5kbGUSFAoMdHJ1c3RfZG9tYWluGAEgASgJEhUKDXNwaWZmZV9idW5kbGUYAiABKAkSEgoKdXBkYXRlZF9hdBgDIAEoAyIdChtMaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QiUgocTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXNwb25zZRIyCgdidW5kbGVzGAEgAygLMiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUiSAoZU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCSI0ChxEZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCSIfCh1EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZSJIChNNaW50WDUwOVNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRILCgN0dGwYAiABKAUSEQoJZG5zX25hbWVzGAMgAygJIoYBChRNaW50WDUwOVNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSEgoKY2VydF9jaGFpbhgCIAMoDBITCgtwcml2YXRlX2tleRgDIAEoDBIOCgZidW5kbGUYBCADKAwSDgoGc2VyaWFsGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMiRgoSTWludEpXVFNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRILCgN0dGwYAyABKAUiWAoTTWludEpXVFNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSDQoFdG9rZW4YAiABKAkSCwoDa2lkGAMgASgJEhIKCmV4cGlyZXNfYXQYBCABKAMiJwoYR2VuZXJhdGVKb2luVG9rZW5SZXF1ZXN0EgsKA3R0bBgBIAEoBSI+ChlHZW5lcmF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMifwoJQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSDQoFc3RhdGUYAyABKAkSEgoKbm90X2JlZm9yZRgEIAEoAxIRCglub3RfYWZ0ZXIYBSABKAMSDwoHdGFpbnRlZBgGIAEoCBIRCglzZXJ2ZXJfaWQYByABKAkiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJDChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eSIPCg1IZWFsdGhSZXF1ZXN0ImwKDkhlYWx0aFJlc3BvbnNlEg0KBXJlYWR5GAEgASgIEhQKDHRydXN0X2RvbWFpbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkSEQoJZGF0YXN0b3JlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkypxAKDEFkbWluU2VydmljZRJMCgtDcmVhdGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuQ3JlYXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaENyZWF0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaENyZWF0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkwKC1VwZGF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5VcGRhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoVXBkYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoVXBkYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLRGVsZXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLkRlbGV0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hEZWxldGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hEZWxldGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJGCghHZXRFbnRyeRIhLnNwaW5kbGUuYWRtaW4udjEuR2V0RW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJaCgtMaXN0RW50cmllcxIkLnNwaW5kbGUuYWRtaW4udjEuTGlzdEVudHJpZXNSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1Jlc3BvbnNlEl0KDENvdW50RW50cmllcxIlLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVxdWVzdBomLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVzcG9uc2USVAoJR2V0QnVuZGxlEiIuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXNwb25zZRJ1ChRMaXN0RmVkZXJhdGVkQnVuZGxlcxItLnNwaW5kbGUuYWRtaW4udjEuTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXF1ZXN0Gi4uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEmQKElNldEZlZGVyYXRlZEJ1bmRsZRIrLnNwaW5kbGUuYWRtaW4udjEuU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBohLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGVkQnVuZGxlEngKFURlbGV0ZUZlZGVyYXRlZEJ1bmRsZRIuLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVxdWVzdBovLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVzcG9uc2USXQoMTWludFg1MDlTVklEEiUuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXNwb25zZRJaCgtNaW50SldUU1ZJRBIkLnNwaW5kbGUuYWRtaW4udjEuTWludEpXVFNWSURSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5NaW50SldUU1ZJRFJlc3BvbnNlEmwKEUdlbmVyYXRlSm9pblRva2VuEiouc3BpbmRsZS5hZG1pbi52MS5HZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QaKy5zcGluZGxlLmFkbWluLnYxLkdlbmVyYXRlSm9pblRva2VuUmVzcG9uc2USZgoPU2hvd0F1dGhvcml0aWVzEiguc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXF1ZXN0Gikuc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXNwb25zZRJbChBQcmVwYXJlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJcChFBY3RpdmF0ZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USWQoOVGFpbnRBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlEloKD1Jldm9rZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USSwoGSGVhbHRoEh8uc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXF1ZXN0GiAuc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSI8ChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkMKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkwKElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQiegoLRW50cnlGaWx0ZXISEQoJc3BpZmZlX2lkGAEgASgJEhEKCXBhcmVudF9pZBgCIAEoCRItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yEhYKDmZlZGVyYXRlc193aXRoGAQgAygJImoKEkxpc3RFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKE0xpc3RFbnRyaWVzUmVzcG9uc2USKAoHZW50cmllcxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkQKE0NvdW50RW50cmllc1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5FbnRyeUZpbHRlciIlChRDb3VudEVudHJpZXNSZXNwb25zZRINCgVjb3VudBgBIAEoAyISChBHZXRCdW5kbGVSZXF1ZXN0Il8KEUdldEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRILCgNwZW0YAiABKAkSFQoNc3BpZmZlX2J1bmRsZRgDIAEoCRIQCghzZXF1ZW5jZRgEIAEoAyJSCg9GZWRlcmF0ZWRCdW5kbGUSFAoMdHJ1c3RfZG9tYWluGAEgASgJEhUKDXNwaWZmZV9idW5kbGUYAiABKAkSEgoKdXBkYXRlZF9hdBgDIAEoAyIdChtMaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QiUgocTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXNwb25zZRIyCgdidW5kbGVzGAEgAygLMiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUiSAoZU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCSI0ChxEZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCSIfCh1EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZSJIChNNaW50WDUwOVNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRILCgN0dGwYAiABKAUSEQoJZG5zX25hbWVzGAMgAygJIoYBChRNaW50WDUwOVNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSEgoKY2VydF9jaGFpbhgCIAMoDBITCgtwcml2YXRlX2tleRgDIAEoDBIOCgZidW5kbGUYBCADKAwSDgoGc2VyaWFsGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMiRgoSTWludEpXVFNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRILCgN0dGwYAyABKAUiWAoTTWludEpXVFNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSDQoFdG9rZW4YAiABKAkSCwoDa2lkGAMgASgJEhIKCmV4cGlyZXNfYXQYBCABKAMiJwoYR2VuZXJhdGVKb2luVG9rZW5SZXF1ZXN0EgsKA3R0bBgBIAEoBSI+ChlHZW5lcmF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMifwoJQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSDQoFc3RhdGUYAyABKAkSEgoKbm90X2JlZm9yZRgEIAEoAxIRCglub3RfYWZ0ZXIYBSABKAMSDwoHdGFpbnRlZBgGIAEoCBIRCglzZXJ2ZXJfaWQYByABKAkiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJDChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eSLNAQoFQWdlbnQSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF0dGVzdG9yGAIgASgJEi0KCXNlbGVjdG9ycxgDIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISDgoGc2VyaWFsGAQgASgJEhIKCmV4cGlyZXNfYXQYBSABKAMSDgoGYmFubmVkGAYgASgIEhQKDGNhbl9yZWF0dGVzdBgHIAEoCBISCgpjcmVhdGVkX2F0GAggASgDEhIKCnVwZGF0ZWRfYXQYCSABKAMibgoLQWdlbnRGaWx0ZXISEAoIYXR0ZXN0b3IYASABKAkSEwoGYmFubmVkGAIgASgISACIAQESLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvckIJCgdfYmFubmVkIkIKEUxpc3RBZ2VudHNSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRGaWx0ZXIiPQoSTGlzdEFnZW50c1Jlc3BvbnNlEicKBmFnZW50cxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQiIQoMQWdlbnRSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCSIPCg1IZWFsdGhSZXF1ZXN0ImwKDkhlYWx0aFJlc3BvbnNlEg0KBXJlYWR5GAEgASgIEhQKDHRydXN0X2RvbWFpbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkSEQoJZGF0YXN0b3JlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkymBMKDEFkbWluU2VydmljZRJMCgtDcmVhdGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuQ3JlYXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaENyZWF0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaENyZWF0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkwKC1VwZGF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5VcGRhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoVXBkYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoVXBkYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLRGVsZXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLkRlbGV0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hEZWxldGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hEZWxldGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJGCghHZXRFbnRyeRIhLnNwaW5kbGUuYWRtaW4udjEuR2V0RW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJaCgtMaXN0RW50cmllcxIkLnNwaW5kbGUuYWRtaW4udjEuTGlzdEVudHJpZXNSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1Jlc3BvbnNlEl0KDENvdW50RW50cmllcxIlLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVxdWVzdBomLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVzcG9uc2USVAoJR2V0QnVuZGxlEiIuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXNwb25zZRJ1ChRMaXN0RmVkZXJhdGVkQnVuZGxlcxItLnNwaW5kbGUuYWRtaW4udjEuTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXF1ZXN0Gi4uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEmQKElNldEZlZGVyYXRlZEJ1bmRsZRIrLnNwaW5kbGUuYWRtaW4udjEuU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBohLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGVkQnVuZGxlEngKFURlbGV0ZUZlZGVyYXRlZEJ1bmRsZRIuLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVxdWVzdBovLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVzcG9uc2USXQoMTWludFg1MDlTVklEEiUuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXNwb25zZRJaCgtNaW50SldUU1ZJRBIkLnNwaW5kbGUuYWRtaW4udjEuTWludEpXVFNWSURSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5NaW50SldUU1ZJRFJlc3BvbnNlEmwKEUdlbmVyYXRlSm9pblRva2VuEiouc3BpbmRsZS5hZG1pbi52MS5HZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QaKy5zcGluZGxlLmFkbWluLnYxLkdlbmVyYXRlSm9pblRva2VuUmVzcG9uc2USVwoKTGlzdEFnZW50cxIjLnNwaW5kbGUuYWRtaW4udjEuTGlzdEFnZW50c1JlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJDCghHZXRBZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJFCgpFdmljdEFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkMKCEJhbkFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkUKClVuYmFuQWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSZgoPU2hvd0F1dGhvcml0aWVzEiguc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXF1ZXN0Gikuc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXNwb25zZRJbChBQcmVwYXJlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJcChFBY3RpdmF0ZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USWQoOVGFpbnRBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlEloKD1Jldm9rZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USSwoGSGVhbHRoEh8uc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXF1ZXN0GiAuc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * A registration entry. On create, id, revision, created_at and updated_at are ignored.
@@ -917,6 +917,169 @@ export const AuthorityResponseSchema: GenMessage<AuthorityResponse> = /*@__PURE_
   messageDesc(file_spindle_admin_v1_admin, 35);
 
 /**
+ * An attested agent (node), as recorded at its last attestation.
+ *
+ * @generated from message spindle.admin.v1.Agent
+ */
+export type Agent = Message<"spindle.admin.v1.Agent"> & {
+  /**
+   * spiffe://<td>/spindle/agent/<attestor>/...
+   *
+   * @generated from field: string spiffe_id = 1;
+   */
+  spiffeId: string;
+
+  /**
+   * The node attestor that attested it: "join_token", "x509pop" or "k8s_psat".
+   *
+   * @generated from field: string attestor = 2;
+   */
+  attestor: string;
+
+  /**
+   * Node selectors from the last attestation.
+   *
+   * @generated from field: repeated spindle.admin.v1.Selector selectors = 3;
+   */
+  selectors: Selector[];
+
+  /**
+   * Hex serial of the agent's current SVID.
+   *
+   * @generated from field: string serial = 4;
+   */
+  serial: string;
+
+  /**
+   * notAfter of the current agent SVID.
+   *
+   * @generated from field: int64 expires_at = 5;
+   */
+  expiresAt: bigint;
+
+  /**
+   * A banned agent may neither attest nor call the agent API until it is unbanned.
+   *
+   * @generated from field: bool banned = 6;
+   */
+  banned: boolean;
+
+  /**
+   * Whether the attestor lets the agent attest again with the same evidence (false for join tokens).
+   *
+   * @generated from field: bool can_reattest = 7;
+   */
+  canReattest: boolean;
+
+  /**
+   * @generated from field: int64 created_at = 8;
+   */
+  createdAt: bigint;
+
+  /**
+   * @generated from field: int64 updated_at = 9;
+   */
+  updatedAt: bigint;
+};
+
+/**
+ * Describes the message spindle.admin.v1.Agent.
+ * Use `create(AgentSchema)` to create a new message.
+ */
+export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 36);
+
+/**
+ * Every set criterion must hold.
+ *
+ * @generated from message spindle.admin.v1.AgentFilter
+ */
+export type AgentFilter = Message<"spindle.admin.v1.AgentFilter"> & {
+  /**
+   * Only agents attested by this node attestor.
+   *
+   * @generated from field: string attestor = 1;
+   */
+  attestor: string;
+
+  /**
+   * Unset: banned or not.
+   *
+   * @generated from field: optional bool banned = 2;
+   */
+  banned?: boolean | undefined;
+
+  /**
+   * Agents having all of these node selectors.
+   *
+   * @generated from field: repeated spindle.admin.v1.Selector selectors = 3;
+   */
+  selectors: Selector[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.AgentFilter.
+ * Use `create(AgentFilterSchema)` to create a new message.
+ */
+export const AgentFilterSchema: GenMessage<AgentFilter> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 37);
+
+/**
+ * @generated from message spindle.admin.v1.ListAgentsRequest
+ */
+export type ListAgentsRequest = Message<"spindle.admin.v1.ListAgentsRequest"> & {
+  /**
+   * @generated from field: spindle.admin.v1.AgentFilter filter = 1;
+   */
+  filter?: AgentFilter | undefined;
+};
+
+/**
+ * Describes the message spindle.admin.v1.ListAgentsRequest.
+ * Use `create(ListAgentsRequestSchema)` to create a new message.
+ */
+export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 38);
+
+/**
+ * @generated from message spindle.admin.v1.ListAgentsResponse
+ */
+export type ListAgentsResponse = Message<"spindle.admin.v1.ListAgentsResponse"> & {
+  /**
+   * Ordered by spiffe_id.
+   *
+   * @generated from field: repeated spindle.admin.v1.Agent agents = 1;
+   */
+  agents: Agent[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.ListAgentsResponse.
+ * Use `create(ListAgentsResponseSchema)` to create a new message.
+ */
+export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 39);
+
+/**
+ * Names one attested agent (GetAgent, EvictAgent, BanAgent, UnbanAgent).
+ *
+ * @generated from message spindle.admin.v1.AgentRequest
+ */
+export type AgentRequest = Message<"spindle.admin.v1.AgentRequest"> & {
+  /**
+   * @generated from field: string spiffe_id = 1;
+   */
+  spiffeId: string;
+};
+
+/**
+ * Describes the message spindle.admin.v1.AgentRequest.
+ * Use `create(AgentRequestSchema)` to create a new message.
+ */
+export const AgentRequestSchema: GenMessage<AgentRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 40);
+
+/**
  * @generated from message spindle.admin.v1.HealthRequest
  */
 export type HealthRequest = Message<"spindle.admin.v1.HealthRequest"> & {
@@ -927,7 +1090,7 @@ export type HealthRequest = Message<"spindle.admin.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 36);
+  messageDesc(file_spindle_admin_v1_admin, 41);
 
 /**
  * @generated from message spindle.admin.v1.HealthResponse
@@ -966,7 +1129,7 @@ export type HealthResponse = Message<"spindle.admin.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 37);
+  messageDesc(file_spindle_admin_v1_admin, 42);
 
 /**
  * @generated from service spindle.admin.v1.AdminService
@@ -1099,6 +1262,50 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GenerateJoinTokenRequestSchema;
     output: typeof GenerateJoinTokenResponseSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.ListAgents
+   */
+  listAgents: {
+    methodKind: "unary";
+    input: typeof ListAgentsRequestSchema;
+    output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.GetAgent
+   */
+  getAgent: {
+    methodKind: "unary";
+    input: typeof AgentRequestSchema;
+    output: typeof AgentSchema;
+  },
+  /**
+   * Deletes the agent's record: its SVID is refused from then on and it must attest again.
+   * Refused (ERR_AGENT_EVICT_BANNED) for a banned agent, since deleting the record would lift the ban.
+   * Returns the record as it was.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.EvictAgent
+   */
+  evictAgent: {
+    methodKind: "unary";
+    input: typeof AgentRequestSchema;
+    output: typeof AgentSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.BanAgent
+   */
+  banAgent: {
+    methodKind: "unary";
+    input: typeof AgentRequestSchema;
+    output: typeof AgentSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.UnbanAgent
+   */
+  unbanAgent: {
+    methodKind: "unary";
+    input: typeof AgentRequestSchema;
+    output: typeof AgentSchema;
   },
   /**
    * @generated from rpc spindle.admin.v1.AdminService.ShowAuthorities
