@@ -28,8 +28,9 @@ export type RecordAgentSvid = (serial: string, expiresAt: number) => Promise<voi
 /** Mints the agent SVID for an attested (or renewing) node and records it before answering. */
 export async function issueAgentSvid(api: ResolvedAgentApi, attested: NodeAttestation, csr: ParsedCsr, record: RecordAgentSvid): Promise<AgentSvid> {
   const svid = api.ca.mintX509Svid({ spiffeId: attested.agentId, publicKey: csr.publicKey, ttlSeconds: api.agentSvidTtlSeconds });
-  await record(leafSerial(svid), svid.notAfter);
-  api.onIssued?.({ type: "agent", spiffeId: svid.spiffeId, agentId: svid.spiffeId });
+  const serial = leafSerial(svid);
+  await record(serial, svid.notAfter);
+  api.onIssued?.({ type: "agent", entryId: "", spiffeId: svid.spiffeId, agentId: svid.spiffeId, serial, expiresAt: svid.notAfter });
   return create(AgentSvidSchema, {
     svid: svidToProto(svid),
     selectors: attested.selectors.map(formatSelector),

@@ -20,8 +20,16 @@ export const PEER_CHAIN = createContextKey<readonly Buffer[]>([], { description:
 
 export interface IssuedEvent {
   type: "agent" | "x509" | "jwt";
+  /** The registration entry of a workload SVID; "" for agent SVIDs. */
+  entryId: string;
   spiffeId: string;
   agentId: string;
+  /** X.509 serial (hex, lower case); "" for JWT-SVIDs. */
+  serial: string;
+  /** The signing JWT authority, for JWT-SVIDs. */
+  kid?: string;
+  /** Unix ms. */
+  expiresAt: number;
 }
 
 export interface AgentApiOptions {

@@ -56,7 +56,7 @@ export async function batchSign(api: ResolvedAgentApi, caller: AuthenticatedAgen
         dnsNames: entry.dnsNames,
         ...(entry.x509SvidTtl > 0 ? { ttlSeconds: entry.x509SvidTtl } : {}),
       });
-      api.onIssued?.({ type: "x509", spiffeId: svid.spiffeId, agentId });
+      api.onIssued?.({ type: "x509", entryId: entry.id, spiffeId: svid.spiffeId, agentId, serial: svid.serial, expiresAt: svid.notAfter });
       return { $typeName: "spindle.agent.v1.SignResult", entryId: r.entryId, status: { $typeName: "spindle.agent.v1.Status", code: "", message: "" }, svid: svidToProto(svid) };
     } catch (err) {
       const e = SpindleError.from(err);
@@ -75,6 +75,6 @@ export async function mintJwt(api: ResolvedAgentApi, caller: AuthenticatedAgent,
   if (entry === undefined) throw notAuthorized(req.entryId, agentId);
   const issuedAt = Math.floor(api.clock.now() / 1000) * 1000;
   const jwt = await api.ca.mintJwtSvid({ spiffeId: entry.spiffeId, audience: req.audience, ...(entry.jwtSvidTtl > 0 ? { ttlSeconds: entry.jwtSvidTtl } : {}) });
-  api.onIssued?.({ type: "jwt", spiffeId: jwt.spiffeId, agentId });
+  api.onIssued?.({ type: "jwt", entryId: entry.id, spiffeId: jwt.spiffeId, agentId, serial: "", kid: jwt.kid, expiresAt: jwt.expiresAt });
   return create(MintJwtSvidResponseSchema, { spiffeId: jwt.spiffeId, token: jwt.token, expiresAt: BigInt(jwt.expiresAt), issuedAt: BigInt(issuedAt) });
 }

@@ -46,7 +46,9 @@ export interface ManagedCertificateAuthority extends CertificateAuthority {
   authorityStatus(authorityId: string): AuthorityStatus;
   /** Runs one rotation pass now (also refreshes other replicas' authorities). */
   tick(): Promise<void>;
-  /** Runs rotation from the injected clock until stop(). */
+  /** Re-reads the other replicas' authorities now; listeners hear of it when the published set changed. */
+  refreshPeers(): Promise<void>;
+  /** Runs rotation and the peer refresh from the injected clock until stop(). */
   start(): void;
   stop(): void;
 }
@@ -128,6 +130,14 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
     );
   }
 
+  // HA: another replica's new or rotated authority must reach this replica's bundle (and the
+  // bundle that verifies agents' client certificates) within peerRefreshIntervalMs, far sooner
+  // than the next rotation check.
+  async function peerPass(): Promise<void> {
+    view.setOthers(await o.journalStore.loadAll());
+    if (view.update(x509.records, jwt.records)) view.emit();
+  }
+
   const saved = await o.journalStore.load(o.serverId);
   await x509.load(saved?.x509 ?? []);
   await jwt.load(saved?.jwt ?? []);
@@ -145,6 +155,8 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
     });
 
   let cancelTimer: (() => void) | undefined;
+  let cancelPeerTimer: (() => void) | undefined;
+  let peersFailing = false;
   let running = false;
   function schedule(): void {
     const now = o.clock.now();
@@ -157,6 +169,26 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
           if (running) schedule();
         });
     }, Math.max(0, next - now));
+  }
+  function schedulePeers(): void {
+    cancelPeerTimer = o.clock.setTimeout(() => {
+      cancelPeerTimer = undefined;
+      serial(peerPass)
+        .then(
+          () => {
+            if (peersFailing) logger.info("reading other replicas' authorities works again");
+            peersFailing = false;
+          },
+          (err: unknown) => {
+            // Logged once per outage: the datastore already counts and logs every failed call.
+            if (!peersFailing) logger.warn({ err }, "reading other replicas' authorities failed; retrying every peer refresh interval");
+            peersFailing = true;
+          },
+        )
+        .finally(() => {
+          if (running) schedulePeers();
+        });
+    }, o.peerRefreshIntervalMs);
   }
 
   return {
@@ -173,15 +205,19 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
     revoke: (kind, id) => manage(kind, (set) => set.revoke(id)),
     authorityStatus: (id) => view.status(id),
     tick: () => serial(rotatePass),
+    refreshPeers: () => serial(peerPass),
     start() {
       if (running) return;
       running = true;
       schedule();
+      schedulePeers();
     },
     stop() {
       running = false;
       cancelTimer?.();
       cancelTimer = undefined;
+      cancelPeerTimer?.();
+      cancelPeerTimer = undefined;
     },
   };
 }

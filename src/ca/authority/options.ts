@@ -29,6 +29,11 @@ export interface CertificateAuthorityOptions {
   jwtIssuer?: string;
   /** Longest gap between rotation checks by start() (also refreshes other replicas' authorities). Default 30 s. */
   rotationCheckIntervalMs?: number;
+  /**
+   * How often start() re-reads the other replicas' journals (HA), so a peer's new or rotated
+   * authority is in this replica's bundle within this interval. Default 5 s.
+   */
+  peerRefreshIntervalMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -47,6 +52,7 @@ export interface ResolvedOptions {
   upstream: UpstreamAuthority | undefined;
   jwtIssuer: string | undefined;
   rotationCheckIntervalMs: number;
+  peerRefreshIntervalMs: number;
 }
 
 const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
@@ -85,6 +91,8 @@ export function resolveOptions(o: CertificateAuthorityOptions): Readonly<Resolve
   if (o.jwtIssuer !== undefined && (typeof o.jwtIssuer !== "string" || o.jwtIssuer === "")) problems.push("jwtIssuer: must be a non-empty string when set");
   const interval = o.rotationCheckIntervalMs ?? 30_000;
   if (!isPositiveInt(interval)) problems.push(`rotationCheckIntervalMs: must be a positive integer, got ${String(interval)}`);
+  const peerInterval = o.peerRefreshIntervalMs ?? 5_000;
+  if (!isPositiveInt(peerInterval)) problems.push(`peerRefreshIntervalMs: must be a positive integer, got ${String(peerInterval)}`);
   if (problems.length > 0) {
     throw spindleError("ERR_CONFIG_INVALID", `invalid CA configuration:\n  - ${problems.join("\n  - ")}`, { details: { problems } });
   }
@@ -104,5 +112,6 @@ export function resolveOptions(o: CertificateAuthorityOptions): Readonly<Resolve
     upstream: o.upstream,
     jwtIssuer: o.jwtIssuer,
     rotationCheckIntervalMs: interval,
+    peerRefreshIntervalMs: peerInterval,
   });
 }

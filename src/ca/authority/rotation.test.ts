@@ -144,13 +144,13 @@ test("start() drives rotation from the injected clock; stop() cancels it", async
   const ca = await newCa(h);
   const a = ca.show().x509[0]!;
   ca.start();
-  assert.equal(h.clock.pending(), 1);
+  assert.equal(h.clock.pending(), 2, "the rotation check and the peer refresh");
   const changed = new Promise<void>((resolve) => ca.onChange(resolve));
   h.clock.set(prepareTime(a));
   await changed;
   assert.equal(ca.show().x509.filter((r) => r.state === "prepared").length, 1);
-  await ca.tick(); // waits for the scheduled pass to finish (passes are serialised)
-  assert.equal(h.clock.pending(), 1, "the next check is scheduled");
+  await ca.tick(); // waits for the scheduled passes to finish (passes are serialised)
+  assert.equal(h.clock.pending(), 2, "the next check and the next peer refresh are scheduled");
   ca.stop();
   assert.equal(h.clock.pending(), 0);
 });
@@ -214,4 +214,28 @@ test("HA: each replica's bundle includes the other replicas' authorities after a
   const svid = two.mintX509Svid({ spiffeId: "spiffe://example.org/w", publicKey: workloadKey() });
   assertChainsToBundle(svid.chain, one.bundleContents(), h.clock.now());
   await assert.rejects(one.taint("x509", svid.authorityId), (e: unknown) => SpindleError.is(e, "ERR_NOT_FOUND"));
+});
+
+test("HA: a peer's new authority reaches the bundle within the peer refresh interval, not at the next rotation check", { timeout: 10_000 }, async () => {
+  const h = harness();
+  const one = await newCa(h, { peerRefreshIntervalMs: 5_000, rotationCheckIntervalMs: 30_000 });
+  const two = await newCa(h, { serverId: "server-b" });
+  await one.tick();
+  one.start();
+  try {
+    const prepared = await two.prepare("x509");
+    const preparedJwt = await two.prepare("jwt");
+    const has = () => one.bundleContents().x509Authorities.some((d) => d.equals(Buffer.from(prepared.certDer, "base64")));
+    h.clock.advance(4_999);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(has(), false, "not before the interval");
+    const changed = new Promise<void>((resolve) => one.onChange(resolve));
+    h.clock.advance(1);
+    await changed;
+    assert.equal(has(), true, "B's prepared X.509 authority is in A's bundle");
+    assert.ok(one.bundleContents().jwtAuthorities.some((j) => j.kid === preparedJwt.kid), "and its JWT authority");
+    assert.equal(one.authorityStatus(prepared.id), "prepared");
+  } finally {
+    one.stop();
+  }
 });

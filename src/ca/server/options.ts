@@ -43,6 +43,19 @@ export interface ServerOptions {
   metricsAddress?: HostPort;
   /** spiffe_refresh_hint of the published bundle. */
   bundleRefreshHintSeconds: number;
+  /** How often the other replicas' authorities are re-read from the datastore (HA). Default 5 s. */
+  peerRefreshIntervalSeconds?: number;
+  /** Agent API limits and the agent SVID TTL; unset values take the agent API's defaults. */
+  agentApi?: AgentApiLimits;
+}
+
+export interface AgentApiLimits {
+  /** Node attestations per second per agent identity (default 1). */
+  attestationsPerSecond?: number;
+  /** Signings (renewals, CSRs, JWT-SVIDs) per second per agent (default 500). */
+  signingsPerSecond?: number;
+  /** Agent SVID TTL (default: x509SvidTtlSeconds); at most caTtlSeconds / 6. */
+  agentSvidTtlSeconds?: number;
 }
 
 export function formatHostPort(a: HostPort): string {

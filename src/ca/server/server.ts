@@ -111,6 +111,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       jwtKeyType: options.jwtKeyType,
       ...(upstream ? { upstream } : {}),
       ...(options.jwtIssuer !== undefined ? { jwtIssuer: options.jwtIssuer } : {}),
+      ...(options.peerRefreshIntervalSeconds !== undefined ? { peerRefreshIntervalMs: options.peerRefreshIntervalSeconds * 1000 } : {}),
     });
     refs.ca = theCa;
     cleanups.push(() => theCa.stop());
@@ -158,7 +159,12 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       clock: deps.clock,
       logger: componentLogger(deps.logger, "node-attestation"),
     });
-    const agentAudit = componentLogger(deps.logger, "audit");
+    const { attestationsPerSecond, signingsPerSecond, agentSvidTtlSeconds } = options.agentApi ?? {};
+    const limits = {
+      ...(attestationsPerSecond !== undefined ? { attestationsPerSecond } : {}),
+      ...(signingsPerSecond !== undefined ? { signingsPerSecond } : {}),
+      ...(agentSvidTtlSeconds !== undefined ? { agentSvidTtlSeconds } : {}),
+    };
     const ownBundle = createOwnBundleSource(theCa, ds, options.bundleRefreshHintSeconds);
     const agentServer = await startAgentApiServer({
       trustDomain: options.trustDomain,
@@ -171,9 +177,10 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       host: options.bindAddress.host,
       port: options.bindAddress.port,
       ownBundleJson: async () => (await ownBundle()).spiffeJson,
+      ...limits,
       onIssued: (e) => {
         metrics.signings.inc({ type: e.type });
-        agentAudit.info({ audit: "svid_issued", svidType: e.type, spiffeId: e.spiffeId, requester: e.agentId }, "SVID issued to an agent");
+        audit({ ...e, requester: e.agentId });
       },
     });
     agentApi = agentServer.address;

@@ -35,6 +35,8 @@ test("conf/server.yaml loads with defaults", () => {
   assert.deepEqual(c.bindAddress, { host: "0.0.0.0", port: 8081 });
   assert.deepEqual(c.healthAddress, { host: "127.0.0.1", port: 8080 });
   assert.equal(c.metricsAddress, undefined);
+  assert.equal(c.peerRefreshIntervalSeconds, 5);
+  assert.equal(c.agentApi, undefined, "the agent API's own defaults apply");
   assert.ok(Object.isFrozen(c));
 });
 
@@ -47,6 +49,8 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
   assert.deepEqual(c.metricsAddress, { host: "127.0.0.1", port: 9988 });
   assert.equal(c.bundleRefreshHintSeconds, 300);
   assert.deepEqual(c.nodeAttestors, { join_token: {} });
+  assert.equal(c.peerRefreshIntervalSeconds, 5);
+  assert.deepEqual(c.agentApi, { attestationsPerSecond: 1, signingsPerSecond: 500, agentSvidTtlSeconds: 3600 });
   const missing = problemsOf(() => loadServerConfig({ configFile: join(CONF, "server-full.yaml"), flags: {}, env: {}, cwd }));
   assert.deepEqual(missing, ["datastore: environment variable SPINDLE_DB_PASSWORD is not set"]);
 });
@@ -108,4 +112,24 @@ test("SVID TTLs above ca_ttl / 6, bad datastores and YAML errors are refused", (
   assert.equal(parseDurationSeconds("1h30m"), 5400);
   assert.equal(parseDurationSeconds("7d"), 604800);
   assert.equal(parseDurationSeconds("5x"), undefined);
+});
+
+test("agent_api: positive rates, agent_svid_ttl at most ca_ttl / 6, unknown keys refused", () => {
+  const file = join(dir, "agent-api.yaml");
+  writeFileSync(
+    file,
+    ["trust_domain: example.org", "ca_ttl: 6h", "peer_refresh_interval: 0s", "agent_api:", "  attestations_per_second: 0", "  signings_per_second: -5", "  agent_svid_ttl: 2h", "  burst: 3", ""].join("\n"),
+  );
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })).sort(), [
+    "agent_api.attestations_per_second: must be a positive number",
+    "agent_api.burst: unknown key",
+    "agent_api.signings_per_second: must be a positive number",
+    'peer_refresh_interval: "0s" is not a positive duration (e.g. 90s, 5m, 1h, 7d)',
+  ]);
+  writeFileSync(file, ["trust_domain: example.org", "ca_ttl: 6h", "agent_api:", "  agent_svid_ttl: 2h", ""].join("\n"));
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })), ["agent_api.agent_svid_ttl: 7200s exceeds ca_ttl / 6 = 3600s"]);
+  writeFileSync(file, ["trust_domain: example.org", "peer_refresh_interval: 1s", "agent_api:", "  attestations_per_second: 0.5", "  agent_svid_ttl: 30m", ""].join("\n"));
+  const c = loadServerConfig({ configFile: file, flags: {}, env: {}, cwd });
+  assert.equal(c.peerRefreshIntervalSeconds, 1);
+  assert.deepEqual(c.agentApi, { attestationsPerSecond: 0.5, agentSvidTtlSeconds: 1800 });
 });

@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import type { ServerOptions, HostPort } from "../../ca/server/options.js";
+import type { AgentApiLimits, ServerOptions, HostPort } from "../../ca/server/options.js";
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { parseDurationSeconds } from "./duration.js";
@@ -33,6 +33,19 @@ const duration = (dflt: string) =>
       }
       return s;
     });
+
+const optionalDuration = z
+  .union([z.string(), z.number()])
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const s = parseDurationSeconds(v);
+    if (s === undefined || s <= 0) {
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not a positive duration (e.g. 90s, 5m, 1h, 7d)` });
+      return z.NEVER;
+    }
+    return s;
+  });
 
 export function parseHostPort(v: string): HostPort | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(v);
@@ -75,6 +88,14 @@ const schema = z.strictObject({
   health_address: address("127.0.0.1:8080"),
   metrics_address: hostPort.optional(),
   bundle_refresh_hint: duration("5m"),
+  peer_refresh_interval: duration("5s"),
+  agent_api: z
+    .strictObject({
+      attestations_per_second: z.number().positive("must be a positive number").optional(),
+      signings_per_second: z.number().positive("must be a positive number").optional(),
+      agent_svid_ttl: optionalDuration,
+    })
+    .optional(),
   // Plugin blocks are checked by src/ca/nodeattestors at start (every unknown key, with its path).
   node_attestors: z.record(z.string(), z.unknown()).optional(),
 });
@@ -111,6 +132,8 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
   const maxSvid = Math.floor(c.ca_ttl / 6);
   if (c.x509_svid_ttl > maxSvid) problems.push(`x509_svid_ttl: ${c.x509_svid_ttl}s exceeds ca_ttl / 6 = ${maxSvid}s`);
   if (c.jwt_svid_ttl > maxSvid) problems.push(`jwt_svid_ttl: ${c.jwt_svid_ttl}s exceeds ca_ttl / 6 = ${maxSvid}s`);
+  const agentSvidTtl = c.agent_api?.agent_svid_ttl;
+  if (agentSvidTtl !== undefined && agentSvidTtl > maxSvid) problems.push(`agent_api.agent_svid_ttl: ${agentSvidTtl}s exceeds ca_ttl / 6 = ${maxSvid}s`);
   const dataDir = resolve(o.cwd, c.data_dir);
   let datastore: ServerOptions["datastore"] = { kind: "sqlite", path: join(dataDir, "datastore.sqlite3") };
   if (c.datastore !== undefined) {
@@ -144,7 +167,17 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     healthAddress: c.health_address,
     ...(c.metrics_address ? { metricsAddress: c.metrics_address } : {}),
     bundleRefreshHintSeconds: c.bundle_refresh_hint,
+    peerRefreshIntervalSeconds: c.peer_refresh_interval,
+    ...(c.agent_api !== undefined ? { agentApi: agentApiLimits(c.agent_api) } : {}),
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
+  });
+}
+
+function agentApiLimits(a: { attestations_per_second?: number | undefined; signings_per_second?: number | undefined; agent_svid_ttl?: number | undefined }): AgentApiLimits {
+  return Object.freeze({
+    ...(a.attestations_per_second !== undefined ? { attestationsPerSecond: a.attestations_per_second } : {}),
+    ...(a.signings_per_second !== undefined ? { signingsPerSecond: a.signings_per_second } : {}),
+    ...(a.agent_svid_ttl !== undefined ? { agentSvidTtlSeconds: a.agent_svid_ttl } : {}),
   });
 }
 
