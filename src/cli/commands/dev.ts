@@ -1,16 +1,19 @@
-// `spindle dev`: a server and an agent in one process for local development. The server keeps its
-// SQLite store in a fresh temporary directory (or --data-dir), its CA keys in memory (or on disk
-// with --data-dir); the agent attests over the real agent API with a join token minted for it, and
-// the current user gets an entry `unix:uid:<uid>` -> spiffe://<td>/dev/<user>. Ctrl-C stops both
-// and exits 0.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+// `spindle dev`: a server and an agent in one process for local development. Everything lives in
+// ./.spindle (or --data-dir): the server's SQLite store and its CA keys (on disk, 0600), so a second
+// run in the same directory keeps the trust domain, its bundle and every entry. The agent attests
+// over the real agent API with a join token minted for this run (a fresh agent ID each run, since
+// join tokens are single-use and join_token agents carry no selectors a node alias could match),
+// and the current user's entry `unix:uid:<uid>` -> spiffe://<td>/dev/<user> is re-parented to it,
+// together with every entry parented to the previous run's agent. Ctrl-C stops both and exits 0.
+import { mkdirSync, rmSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { systemClock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";
 import { createLogger, type Logger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
+import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/agent-config.js";
@@ -18,17 +21,59 @@ import { CliExit, packageVersion, type CliIO } from "../program.js";
 
 interface DevOpts {
   trustDomain: string;
-  dataDir?: string;
+  dataDir: string;
   socketPath: string;
   adminSocket: string;
   agentAdminSocket: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 }
 
+/** Relative to the directory `spindle dev` runs in (`.gitignore` lists it). */
+export const DEFAULT_DEV_DATA_DIR = ".spindle";
+
 /** A SPIFFE ID path segment from a user name (anything outside [A-Za-z0-9._-] becomes "-"). */
 export function devPathSegment(user: string): string {
   const s = user.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^\.+$/, "-");
   return s === "" ? "user" : s;
+}
+
+export interface DevEntryTarget {
+  spiffeId: string;
+  uid: number;
+  /** This run's agent ID (known before it attests: derived from the join token). */
+  agentId: string;
+}
+
+async function listAll(admin: AdminClient, filter: { spiffeId?: string; parentId?: string; selectors?: { type: string; value: string }[] }) {
+  const all = [];
+  let pageToken = "";
+  do {
+    const page = await admin.listEntries({ filter, pageToken });
+    all.push(...page.entries);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  return all;
+}
+
+/**
+ * Makes the dev entry (`unix:uid:<uid>` -> spiffeId) a child of this run's agent. If it exists from
+ * an earlier run, every entry sharing its old parent (the previous dev agent) moves with it, the
+ * dev entry last: should this stop half-way, the next run finds the old parent again and finishes.
+ * Returns how many entries moved and whether the dev entry was created.
+ */
+export async function adoptDevEntries(admin: AdminClient, t: DevEntryTarget): Promise<{ moved: number; created: boolean }> {
+  const selectors = [{ type: "unix", value: `uid:${t.uid}` }];
+  const [dev] = await listAll(admin, { spiffeId: t.spiffeId, selectors });
+  if (dev === undefined) {
+    await admin.createEntry({ entry: { spiffeId: t.spiffeId, parentId: t.agentId, selectors } });
+    return { moved: 0, created: true };
+  }
+  if (dev.parentId === t.agentId) return { moved: 0, created: false };
+  const followers = (await listAll(admin, { parentId: dev.parentId })).filter((e) => e.id !== dev.id);
+  for (const e of [...followers, dev]) {
+    await admin.updateEntry({ entry: { id: e.id, parentId: t.agentId }, fields: ["parent_id"] });
+  }
+  return { moved: followers.length + 1, created: false };
 }
 
 export function registerDevCommand(cmd: Command, io: CliIO): void {
@@ -38,7 +83,7 @@ export function registerDevCommand(cmd: Command, io: CliIO): void {
       if (p) throw new InvalidArgumentError(p);
       return v;
     }, "example.org")
-    .option("--data-dir <dir>", "keep the datastore and CA keys here across runs (default: a temporary directory, removed on exit; keys in memory)")
+    .option("--data-dir <dir>", "the datastore and CA keys, kept across runs", DEFAULT_DEV_DATA_DIR)
     .option("--socket-path <path>", "the agent's public socket (Workload API, SDS)", DEFAULT_AGENT_SOCKET)
     .option("--admin-socket <path>", "the server's admin socket (spindle entry/token/bundle ...)", DEFAULT_ADMIN_SOCKET)
     .option("--agent-admin-socket <path>", "the agent's admin socket (spindle explain, spindle agent envoys)", DEFAULT_AGENT_ADMIN_SOCKET)
@@ -54,9 +99,11 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
     process.once("SIGTERM", () => r("SIGTERM"));
     process.once("SIGINT", () => r("SIGINT"));
   });
-  const temporary = opts.dataDir === undefined;
-  const dataDir = temporary ? mkdtempSync(join(tmpdir(), "spindle-dev-")) : resolve(opts.dataDir!);
-  const stops: (() => Promise<void> | void)[] = [() => void (temporary && rmSync(dataDir, { recursive: true, force: true }))];
+  const dataDir = resolve(opts.dataDir);
+  // The agent attests anew each run (see adoptDevEntries): a saved agent SVID would bring back the
+  // previous agent ID, whose entries this run moves away. So its state never outlives the run.
+  const agentDir = join(dataDir, "agent");
+  const stops: (() => Promise<void> | void)[] = [() => rmSync(agentDir, { recursive: true, force: true })];
   const stopAll = async () => {
     while (stops.length > 0) {
       try {
@@ -78,7 +125,10 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
   const uid = process.getuid?.() ?? user.uid;
   const spiffeId = `spiffe://${td}/dev/${devPathSegment(user.username)}`;
   let agent: ReturnType<typeof createAgent> | undefined;
+  let adopted = { moved: 0, created: false };
   try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    rmSync(agentDir, { recursive: true, force: true });
     const server = createServer(
       {
         trustDomain: td,
@@ -90,7 +140,7 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
         caTtlSeconds: 86_400,
         x509SvidTtlSeconds: 3600,
         jwtSvidTtlSeconds: 300,
-        keyManager: temporary ? "memory" : "disk",
+        keyManager: "disk",
         caKeyType: "ec-p256",
         jwtKeyType: "ec-p256",
         logLevel: opts.logLevel,
@@ -107,11 +157,9 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
     const admin = createAdminClient({ socketPath: resolve(opts.adminSocket) });
     const { token } = await admin.generateJoinToken({ ttl: 600 });
     const agentId = joinTokenAgentId(parseTrustDomain(td), token);
-    await admin.createEntry({ entry: { spiffeId, parentId: agentId, selectors: [{ type: "unix", value: `uid:${uid}` }] } });
+    adopted = await adoptDevEntries(admin, { spiffeId, uid, agentId });
     const bundle = await admin.getBundle({});
 
-    // A fresh agent data dir per run: its join token is single-use and its entry is parented to it.
-    const agentDir = mkdtempSync(join(dataDir, "agent-"));
     const theAgent = createAgent({
       trustDomain: td,
       serverAddresses: [`${api.host}:${api.port}`],
@@ -137,10 +185,13 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
     throw new CliExit(1);
   }
   const socket = resolve(opts.socketPath);
+  const agentId = agent!.status().agentId;
+  const carried = adopted.moved > 1 ? `; ${adopted.moved - 1} more entr${adopted.moved === 2 ? "y" : "ies"} of the previous run moved to this agent` : "";
   io.stdout(
     [
-      `spindle dev: server and agent running (trust domain ${td}${temporary ? ", temporary data" : `, data in ${dataDir}`})`,
-      `  your identity:       ${spiffeId} (selector unix:uid:${uid})`,
+      `spindle dev: server and agent running (trust domain ${td}, data in ${dataDir})`,
+      `  your identity:       ${spiffeId} (selector unix:uid:${uid}; ${adopted.created ? "entry created" : "entry kept from an earlier run"}${carried})`,
+      `  agent:               ${agentId}`,
       `  Workload API / SDS:  ${socket}`,
       `  server admin socket: ${resolve(opts.adminSocket)}`,
       `  agent health:        http://${agent!.healthAddress()!.host}:${agent!.healthAddress()!.port}/ready`,
@@ -148,8 +199,10 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
       "Fetch your X.509-SVID:",
       `  npx spindle api fetch x509 --socket-path ${socket}`,
       `  (or: export SPIFFE_ENDPOINT_SOCKET=unix://${socket})`,
-      "Register more workloads:",
-      `  npx spindle entry create --admin-socket ${resolve(opts.adminSocket)} --parent-id ${agent!.status().agentId} --spiffe-id spiffe://${td}/<name> --selector unix:uid:<uid>`,
+      "An Envoy sidecar presenting your SVID, accepting callers with it (add --upstream to call out):",
+      `  npx spindle envoy bootstrap --role sidecar --socket-path ${socket} --spiffe-id ${spiffeId} --peer-id ${spiffeId} > envoy.yaml`,
+      "Register more workloads (entries parented to the dev agent follow it to the next run):",
+      `  npx spindle entry create --admin-socket ${resolve(opts.adminSocket)} --parent-id ${agentId} --spiffe-id spiffe://${td}/<name> --selector unix:uid:<uid>`,
       "Why does a process get (no) identity?",
       `  npx spindle explain --admin-socket ${resolve(opts.agentAdminSocket)} --pid <pid>`,
       "Press Ctrl-C to stop.",
