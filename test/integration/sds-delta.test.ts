@@ -19,10 +19,12 @@ import {
   type DeltaStream,
   type TestAgent,
 } from "./sds-fixtures.js";
+import { checkTlsSecret, fingerprint, validationContextDomains } from "./sds-secret-checks.js";
 
 const WEB = `spiffe://${TD}/web`;
 const API = `spiffe://${TD}/api`;
-const source = new FakeSecretSource(createTestPki());
+const pki = createTestPki();
+const source = new FakeSecretSource(pki);
 const me = uidSelector(process.getuid!());
 source.grant(me, WEB, API);
 let agent: TestAgent;
@@ -46,27 +48,39 @@ const ack = (s: DeltaStream, res: DeltaDiscoveryResponse, error?: string) =>
 
 const versions = (res: DeltaDiscoveryResponse) => new Map(res.resources.map((r) => [r.name, r.version]));
 
+/**
+ * Checks every delivered resource: it decodes as a Secret named like the resource; SVIDs chain to
+ * the test root with a key matching the leaf; ROOTCA is the SPIFFE validator config of the root.
+ * Returns the resource names.
+ */
+function checkDelivered(res: DeltaDiscoveryResponse): string[] {
+  for (const r of res.resources) {
+    const secret = decodeSecret(r.resource!);
+    if (r.name === "ROOTCA") assert.deepEqual(validationContextDomains(secret, "ROOTCA"), new Map([[TD, [fingerprint(pki.root.der)]]]));
+    else checkTlsSecret(secret, { name: r.name, spiffeId: r.name, roots: [pki.root.der], chainLength: 2 });
+  }
+  return res.resources.map((r) => r.name).sort();
+}
+
 test("subscribe sends each resource with its version; unsubscribe and re-subscribe; rotation sends only the diff", async () => {
   const s = openDelta();
   s.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [WEB, "ROOTCA"] }));
   const first = await s.next();
   assert.equal(first.typeUrl, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret");
-  assert.deepEqual([...versions(first).keys()].sort(), ["ROOTCA", WEB].sort());
-  for (const r of first.resources) {
-    assert.equal(decodeSecret(r.resource!).name, r.name);
-    assert.ok(r.version.length > 0);
-  }
+  assert.deepEqual(checkDelivered(first), ["ROOTCA", WEB].sort());
+  for (const r of first.resources) assert.ok(r.version.length > 0);
   ack(s, first);
   // Subscribing one more name sends only that one.
   s.send(deltaRequest({ resourceNamesSubscribe: [API] }));
   const second = await s.next();
-  assert.deepEqual([...versions(second).keys()], [API]);
+  assert.deepEqual(checkDelivered(second), [API]);
   ack(s, second);
   await agent.sds.idle();
   // Rotation of WEB: only WEB, with a new version.
   source.rotate(WEB);
   const third = await s.next();
-  assert.deepEqual([...versions(third).keys()], [WEB]);
+  assert.deepEqual(checkDelivered(third), [WEB]);
+  assert.notDeepEqual(decodeSecret(third.resources[0]!.resource!).type.value, decodeSecret(first.resources.find((r) => r.name === WEB)!.resource!).type.value, "rotated material");
   assert.notEqual(versions(third).get(WEB), versions(first).get(WEB));
   assert.equal(third.removedResources.length, 0);
   ack(s, third);
@@ -78,7 +92,7 @@ test("subscribe sends each resource with its version; unsubscribe and re-subscri
   // Re-subscribe: sent again (the client dropped it).
   s.send(deltaRequest({ resourceNamesSubscribe: [API] }));
   const fourth = await s.next();
-  assert.deepEqual([...versions(fourth).keys()], [API]);
+  assert.deepEqual(checkDelivered(fourth), [API]);
   assert.notEqual(first.systemVersionInfo, fourth.systemVersionInfo);
   s.close();
 });
@@ -92,7 +106,7 @@ test("initial_resource_versions: only resources whose version differs are sent o
   const s2 = openDelta();
   s2.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [WEB, API], initialResourceVersions: Object.fromEntries(held) }));
   const res = await s2.next();
-  assert.deepEqual([...versions(res).keys()], [API], "WEB is current on the client and not resent");
+  assert.deepEqual(checkDelivered(res), [API], "WEB is current on the client and not resent");
   s2.close();
 });
 
@@ -108,7 +122,7 @@ test("NACK: the rejected version is not resent; a later version is; removed_reso
   await eventually(() => agent.logLines.some((l) => l.nodeId === "delta-nack" && l.error === "rejected"));
   source.rotate(WEB);
   const second = await s.next();
-  assert.deepEqual([...versions(second).keys()], [WEB]);
+  assert.deepEqual(checkDelivered(second), [WEB]);
   ack(s, second);
   await agent.sds.idle();
   // Content changing back to the rejected version is not pushed again.

@@ -2,15 +2,12 @@
 // Envoy (one name per stream, node only on the first request), PROTOCOLS.md section 6.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary } from "@bufbuild/protobuf";
-import { SPIFFECertValidatorConfigSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config_pb.js";
 import type { Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import type { DiscoveryRequest, DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
 import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
-import { SPIFFE_VALIDATOR_CONFIG_TYPE_URL, SPIFFE_VALIDATOR_NAME } from "../../src/sds/type-urls.js";
 import {
   FED_TD,
   FakeSecretSource,
@@ -28,6 +25,7 @@ import {
   uidSelector,
   type TestAgent,
 } from "./sds-fixtures.js";
+import { checkTlsSecret, fingerprint, validationContextDomains } from "./sds-secret-checks.js";
 
 const WEB = `spiffe://${TD}/web`;
 const API = `spiffe://${TD}/api`;
@@ -48,46 +46,9 @@ after(async () => {
   await agent.close();
 });
 
-/** Checks a tls_certificate Secret: PEM chain leaf first without root, chaining to the root; key matches. */
-function checkTlsSecret(secret: Secret, name: string, spiffeId: string): X509Certificate {
-  assert.equal(secret.name, name);
-  assert.equal(secret.type.case, "tlsCertificate");
-  const tls = secret.type.value;
-  assert.equal(tls.certificateChain?.specifier.case, "inlineBytes");
-  assert.equal(tls.privateKey?.specifier.case, "inlineBytes");
-  const chainPem = Buffer.from(tls.certificateChain.specifier.value as Uint8Array).toString();
-  const keyPem = Buffer.from(tls.privateKey.specifier.value as Uint8Array).toString();
-  assert.match(keyPem, /^-----BEGIN PRIVATE KEY-----\n/, "PKCS#8 PEM");
-  const certs = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!.map((p) => new X509Certificate(p));
-  assert.equal(certs.length, 2, "leaf + intermediate, no root");
-  const [leaf, inter] = certs as [X509Certificate, X509Certificate];
-  assert.equal(leaf.subjectAltName, `URI:${spiffeId}`);
-  const root = new X509Certificate(pki.root.der);
-  assert.ok(leaf.verify(inter.publicKey) && inter.verify(root.publicKey), "chain verifies up to the bundle root");
-  assert.ok(!certs.some((c) => c.fingerprint256 === root.fingerprint256), "root not in the chain");
-  const pub = createPublicKey(createPrivateKey(keyPem)).export({ format: "der", type: "spki" });
-  assert.deepEqual(pub, leaf.publicKey.export({ format: "der", type: "spki" }), "key belongs to the leaf");
-  return leaf;
-}
-
-/** Checks a SPIFFE-validator validation context; returns trust domain -> root fingerprints. */
-function spiffeValidatorDomains(secret: Secret, name: string): Map<string, string[]> {
-  assert.equal(secret.name, name);
-  assert.equal(secret.type.case, "validationContext");
-  const custom = secret.type.value.customValidatorConfig!;
-  assert.equal(custom.name, SPIFFE_VALIDATOR_NAME);
-  assert.equal(custom.typedConfig!.typeUrl, SPIFFE_VALIDATOR_CONFIG_TYPE_URL);
-  const config = fromBinary(SPIFFECertValidatorConfigSchema, custom.typedConfig!.value);
-  assert.ok(config.trustDomains.length > 0);
-  return new Map(
-    config.trustDomains.map((td) => {
-      const pem = Buffer.from(td.trustBundle!.specifier.value as Uint8Array).toString();
-      return [td.name, pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!.map((p) => new X509Certificate(p).fingerprint256)];
-    }),
-  );
-}
-
-const fp = (der: Uint8Array) => new X509Certificate(der).fingerprint256;
+/** A tls_certificate of `spiffeId` under `name`: leaf + intermediate, validating to the test root. */
+const tlsSecret = (secret: Secret, name: string, spiffeId: string) => checkTlsSecret(secret, { name, spiffeId, roots: [pki.root.der], chainLength: 2 });
+const fp = fingerprint;
 
 test("initial fetch of default, a SPIFFE ID, ROOTCA, ALL and spiffe://<td>, each on its own stream", async () => {
   const names = ["default", API, "ROOTCA", "ALL", `spiffe://${FED_TD}`];
@@ -102,11 +63,11 @@ test("initial fetch of default, a SPIFFE ID, ROOTCA, ALL and spiffe://<td>, each
     void i;
   }
   const [def, api, rootca, all, fed] = responses.map((r) => decodeSecret(r.resources[0]!)) as [Secret, Secret, Secret, Secret, Secret];
-  checkTlsSecret(def, "default", WEB);
-  checkTlsSecret(api, API, API);
-  assert.deepEqual(spiffeValidatorDomains(rootca, "ROOTCA"), new Map([[TD, [fp(pki.root.der)]]]));
-  assert.deepEqual(spiffeValidatorDomains(all, "ALL"), new Map([[TD, [fp(pki.root.der)]], [FED_TD, [fp(pki.fedRoot.der)]]]));
-  assert.deepEqual(spiffeValidatorDomains(fed, `spiffe://${FED_TD}`), new Map([[FED_TD, [fp(pki.fedRoot.der)]]]));
+  tlsSecret(def, "default", WEB);
+  tlsSecret(api, API, API);
+  assert.deepEqual(validationContextDomains(rootca, "ROOTCA"), new Map([[TD, [fp(pki.root.der)]]]));
+  assert.deepEqual(validationContextDomains(all, "ALL"), new Map([[TD, [fp(pki.root.der)]], [FED_TD, [fp(pki.fedRoot.der)]]]));
+  assert.deepEqual(validationContextDomains(fed, `spiffe://${FED_TD}`), new Map([[FED_TD, [fp(pki.fedRoot.der)]]]));
   assert.equal(new Set(responses.map((r) => r.nonce)).size, responses.length, "nonces are unique");
   streams.forEach((s) => s.close());
 });
@@ -202,7 +163,7 @@ test("rotation pushes a new version only to streams subscribed to the rotated SV
   assert.equal(web.versionInfo, "2");
   assert.equal(def.versionInfo, "2", "default resolves to the rotated SVID");
   const after = decodeSecret(web.resources[0]!);
-  const leaf = checkTlsSecret(after, WEB, WEB);
+  const leaf = tlsSecret(after, WEB, WEB);
   assert.notDeepEqual(after.type.value, before.type.value);
   assert.ok(leaf);
   assert.ok(await streams[2]!.quiet(150), "API stream untouched");
@@ -211,7 +172,7 @@ test("rotation pushes a new version only to streams subscribed to the rotated SV
   source.own = { trustDomain: TD, x509AuthoritiesDer: [pki.root.der, pki.fedRoot.der] };
   source.emit({ trustDomains: [TD] });
   const rootca = await streams[3]!.next();
-  assert.equal(spiffeValidatorDomains(decodeSecret(rootca.resources[0]!), "ROOTCA").get(TD)!.length, 2);
+  assert.equal(validationContextDomains(decodeSecret(rootca.resources[0]!), "ROOTCA").get(TD)!.length, 2);
   assert.ok(await streams[2]!.quiet(100));
   source.own = { trustDomain: TD, x509AuthoritiesDer: [pki.root.der] };
   streams.forEach((s) => s.close());
@@ -228,21 +189,30 @@ test("unknown and unauthorized names end the stream with a status naming them, l
   assert.ok(st2.details.includes(DB));
   const fed = subscribeSotw(client, "spiffe://unknown.org");
   assert.equal((await fed.status).code, grpc.status.NOT_FOUND);
-  const line = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED"));
-  assert.ok(Array.isArray(line.selectors) && line.selectors.includes(uidSelector(process.getuid!())));
-  assert.ok(String(line.err).includes(DB));
+  const selectors = [uidSelector(process.getuid!()), `unix:gid:${process.getgid!()}`];
+  const deniedLine = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED" && String(l.err).includes(DB)));
+  assert.deepEqual(deniedLine.selectors, selectors);
+  const unknownLine = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes('"no-such-secret"')));
+  assert.deepEqual(unknownLine.selectors, selectors, "an unknown name is logged with the caller's selectors");
+  assert.equal(unknownLine.pid, process.pid);
+  assert.equal(unknownLine.msg, "ending stream with an error");
 });
 
 test("FetchSecrets answers every requested name at once", async () => {
-  const def = grpcServiceDefinition(SecretDiscoveryService).fetchSecrets!;
+  const method = grpcServiceDefinition(SecretDiscoveryService).fetchSecrets!;
   const fetch = (names: string[]) =>
     new Promise<DiscoveryResponse>((resolve, reject) =>
-      client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, sotwRequest({ node: envoyNode(), resourceNames: names }), (err, res) =>
+      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, sotwRequest({ node: envoyNode(), resourceNames: names }), (err, res) =>
         err ? reject(err) : resolve(res as DiscoveryResponse),
       ),
     );
-  const res = await fetch([API, "ROOTCA"]);
-  assert.deepEqual(res.resources.map((r) => decodeSecret(r).name), [API, "ROOTCA"]);
+  const res = await fetch([API, "default", "ROOTCA", "ALL"]);
+  const [api, def, rootca, all] = res.resources.map((r) => decodeSecret(r)) as [Secret, Secret, Secret, Secret];
+  assert.equal(res.resources.length, 4);
+  tlsSecret(api, API, API);
+  tlsSecret(def, "default", WEB);
+  assert.deepEqual(validationContextDomains(rootca, "ROOTCA"), new Map([[TD, [fp(pki.root.der)]]]));
+  assert.deepEqual(validationContextDomains(all, "ALL"), new Map([[TD, [fp(pki.root.der)]], [FED_TD, [fp(pki.fedRoot.der)]]]));
   await assert.rejects(fetch(["nope"]), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && err.details.includes('"nope"'));
 });
 
