@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { createHash, createPrivateKey, generateKeyPairSync, webcrypto } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,8 +8,11 @@ import { createFakeClock, SpindleError } from "../../../common/index.js";
 import { parseTrustDomain } from "../../../spiffe/index.js";
 import { createTestCa, issueTestSvid, type TestCa } from "../../../spiffe/testing/index.js";
 import * as agentSide from "../../../agent/nodeattestors/x509pop/index.js";
+import { derToPem } from "../../../common/pem.js";
+import { px } from "../../x509/testing.js";
 import type { ChallengeFn } from "../plugin.js";
 import { createX509PopAttestor, parseX509PopServerConfig, readCaBundle, X509POP_CHALLENGE_CONTEXT, type X509PopAttestorOptions } from "./index.js";
+import { subjectAttributes } from "./subject.js";
 
 const TD = parseTrustDomain("example.org");
 const NOW = Date.UTC(2026, 5, 1);
@@ -150,4 +153,64 @@ test("x509pop agent side: loads its certificate and key from files", async () =>
   const { result } = await run(server(), agentSide.loadX509PopAgentAttestor(config));
   assert.match(result.agentId, /x509pop\/[0-9a-f]{64}$/);
   assert.throws(() => agentSide.parseX509PopAgentConfig({ certificate_path: "/x", bogus: true }), (err) => ((err as SpindleError).details["problems"] as string[]).length === 2);
+});
+
+/** A node certificate issued by `ca` with @peculiar/x509 (an encoder independent of ours), for subjects our test writer cannot express. */
+async function pxNodeCert(ca: TestCa, subject: string) {
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const caKey = await webcrypto.subtle.importKey("pkcs8", ca.privateKey.export({ type: "pkcs8", format: "der" }), alg, false, ["sign"]);
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const cert = await px.X509CertificateGenerator.create(
+    {
+      serialNumber: "0a1b2c",
+      subject,
+      issuer: new px.X509Certificate(ca.der).subjectName,
+      notBefore: new Date(NOW - 60_000),
+      notAfter: new Date(NOW + 3600_000),
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      signingAlgorithm: alg,
+      extensions: [new px.KeyUsagesExtension(px.KeyUsageFlags.digitalSignature, true)],
+    },
+    webcrypto as never,
+  );
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { der: Buffer.from(cert.rawData), privateKey: createPrivateKey({ key: derToPem(pkcs8, "PRIVATE KEY") }) };
+}
+
+test("x509pop: every subject attribute becomes a selector, unescaped, one per value, in certificate order", async () => {
+  const cert = await pxNodeCert(root, "CN=node-9, O=Acme\\, Inc., OU=Edge, OU=Ops, C=DE, L=Berlin, ST=Berlin, 2.5.4.5=SN-42, 2.5.4.9=Main St 1, 2.5.4.17=10115, DC=example, E=ops@acme.example, 2.5.4.12=Operator");
+  const agent = agentSide.createX509PopAgentAttestor({ certificateChainDer: [cert.der], privateKey: cert.privateKey });
+  const { result } = await run(server(), agent);
+  const subject = result.selectors.filter((s) => s.value.startsWith("subject:")).map((s) => `${s.type}:${s.value}`);
+  assert.deepEqual(subject, [
+    "x509pop:subject:cn:node-9",
+    "x509pop:subject:o:Acme, Inc.",
+    "x509pop:subject:ou:Edge",
+    "x509pop:subject:ou:Ops",
+    "x509pop:subject:c:DE",
+    "x509pop:subject:l:Berlin",
+    "x509pop:subject:st:Berlin",
+    "x509pop:subject:serialnumber:SN-42",
+    "x509pop:subject:street:Main St 1",
+    "x509pop:subject:postalcode:10115",
+    "x509pop:subject:dc:example",
+    "x509pop:subject:emailaddress:ops@acme.example",
+  ]);
+  // The certificate's own serial stays a separate selector; the unknown title attribute is skipped.
+  const values = result.selectors.map((s) => s.value);
+  assert.ok(values.includes("serialnumber:0a1b2c"), values.join(" "));
+  assert.ok(!values.some((v) => v.includes("Operator")));
+});
+
+test("x509pop subject parsing: multi-valued RDNs, BMPString and PrintableString values; malformed DER throws", async () => {
+  const name = new px.Name([{ CN: [{ utf8String: "a+b" }], O: [{ printableString: "Org" }] }, { OU: [{ bmpString: "Zürich" }] }]);
+  assert.deepEqual(subjectAttributes(Buffer.from(name.toArrayBuffer())), [
+    { name: "cn", value: "a+b" },
+    { name: "o", value: "Org" },
+    { name: "ou", value: "Zürich" },
+  ]);
+  assert.deepEqual(subjectAttributes(Buffer.from([0x30, 0x00])), []);
+  assert.throws(() => subjectAttributes(Buffer.from([0x30, 0x03, 0x31, 0x01, 0x02])));
+  assert.throws(() => subjectAttributes(Buffer.from([0x31, 0x00])), /subject Name/);
 });

@@ -10,6 +10,7 @@ import { verifyChain } from "../../../spiffe/x509-chain.js";
 import { attestationFailed, decodeJsonPayload } from "../config.js";
 import type { NodeAttestorPlugin } from "../plugin.js";
 import { X509POP_PLUGIN, type FingerprintAlgorithm } from "./config.js";
+import { subjectAttributes } from "./subject.js";
 
 /** Domain separation: a signature over a nonce is only ever valid as an x509pop answer. */
 export const X509POP_CHALLENGE_CONTEXT = Buffer.from("spindle x509pop challenge v1\0", "latin1");
@@ -33,15 +34,16 @@ function fingerprint(der: Uint8Array, alg: string): string {
   return createHash(alg).update(der).digest("hex");
 }
 
-function commonNames(cert: ParsedCertificate): string[] {
-  const subject = (cert.x509.subject as string | undefined) ?? "";
-  return subject.split("\n").filter((p) => p.startsWith("CN=")).map((p) => p.slice(3));
-}
-
 function selectorsOf(leaf: ParsedCertificate, path: readonly ParsedCertificate[], anchor: ParsedCertificate): Selector[] {
   const out: Selector[] = [];
   const add = (value: string) => out.push({ type: X509POP_PLUGIN, value });
-  for (const cn of commonNames(leaf)) add(`subject:cn:${cn}`);
+  let subject;
+  try {
+    subject = subjectAttributes(leaf.subjectDer);
+  } catch (err) {
+    throw attestationFailed(X509POP_PLUGIN, `the leaf certificate's subject cannot be read: ${(err as Error).message}`, err);
+  }
+  for (const a of subject) add(`subject:${a.name}:${a.value}`);
   for (const ca of [...path.slice(1), anchor]) add(`ca:fingerprint:${fingerprint(ca.der, "sha256")}`);
   for (const dns of leaf.dnsNames) add(`san:dns:${dns}`);
   for (const uri of leaf.uris) add(`san:uri:${uri}`);
