@@ -1,8 +1,8 @@
 // `spindle server run` and `spindle agent run` as real processes on temp dirs and sockets: the
 // agent attests with a join token over the agent API (TLS 1.3, server verified with the bundle),
-// a workload fetches its SVID through the Workload API (`spindle api fetch x509`), a process of an
-// unregistered uid gets PermissionDenied and no key material, `spindle explain` names the missing
-// selector, `spindle agent envoys` lists a connected SDS client, the agent keeps serving its cached
+// a workload fetches its SVID through the Workload API (`spindle api fetch x509`), two other uids
+// get only their own identities, a process of an unregistered uid gets PermissionDenied and no key
+// material, `spindle explain` names the missing selector, `spindle agent envoys` lists a connected SDS client, the agent keeps serving its cached
 // SVID while the server is down, and a restarted agent resumes with its saved SVID (the join token
 // is single-use).
 import assert from "node:assert/strict";
@@ -27,6 +27,10 @@ const publicSocket = join(dir, "public", "api.sock");
 const agentAdmin = join(dir, "agent-private", "admin.sock");
 const uid = process.getuid!();
 const WORKLOAD_ID = `spiffe://${TD}/workload`;
+// Workloads of other uids (the tests run as root in CI and spawn clients under these uids).
+const OTHER_UIDS = [1001, 1002] as const;
+const uidId = (u: number) => `spiffe://${TD}/uid-${u}`;
+const NOBODY = 65534;
 let port: number;
 let server: ServerProcess;
 let agent: AgentProcess;
@@ -116,6 +120,10 @@ before(async () => {
   agentId = joinTokenAgentId(parseTrustDomain(TD), token);
   const e = await admin("entry", "create", "--spiffe-id", WORKLOAD_ID, "--parent-id", agentId, "--selector", `unix:uid:${uid}`);
   assert.equal(e.status, 0, e.stderr);
+  for (const u of OTHER_UIDS) {
+    const o = await admin("entry", "create", "--spiffe-id", uidId(u), "--parent-id", agentId, "--selector", `unix:uid:${u}`);
+    assert.equal(o.status, 0, o.stderr);
+  }
   const b = await admin("bundle", "show");
   assert.equal(b.status, 0, b.stderr);
   bundlePem = b.stdout;
@@ -158,29 +166,80 @@ test("a registered workload fetches its X.509-SVID through the Workload API", as
   assert.match(agent.output(), new RegExp(`"agentId":"${agentId}"`));
 });
 
-test("an unregistered uid gets PermissionDenied and no key material; explain names the missing selector", async (t) => {
-  if (uid !== 0) return t.skip("needs root to run a process under another uid");
-  const asNobody = (cmd: string[]) => spawn("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", ...cmd], { stdio: ["ignore", "pipe", "pipe"] });
-  const fetchChild = asNobody([process.execPath, BIN, "api", "fetch", "x509", "--socket-path", publicSocket, "--output", "json"]);
+/** Tests that run processes under other uids need root; in CI (root) they must run, never skip. */
+function needsRoot(t: { skip(message: string): void }): boolean {
+  if (uid === 0) return true;
+  if (process.env["CI"] === "true") assert.fail(`this test needs root to run processes under other uids (running as uid ${uid} in CI)`);
+  t.skip("needs root to run a process under another uid");
+  return false;
+}
+
+/** Runs the CLI as another uid/gid (no supplementary groups: libuv drops them with setgid). */
+function runCliAs(u: number, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { uid: u, gid: u, cwd: dir, env: { ...process.env, HOME: dir }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
-  fetchChild.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  fetchChild.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((r) => fetchChild.once("close", r));
-  assert.equal(code, 1, stderr);
-  assert.match(stderr, /PERMISSION_DENIED|ERR_WORKLOAD_NO_IDENTITY/);
-  assert.doesNotMatch(stdout + stderr, /PRIVATE KEY|BEGIN CERTIFICATE|svids/);
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
-  const sleeper = asNobody(["sleep", "60"]);
+test("two uids get only their own identities", async (t) => {
+  if (!needsRoot(t)) return;
+  const bundle = createBundleSet([createBundle({ trustDomain: parseTrustDomain(TD), x509Authorities: pemToDers(bundlePem, "CERTIFICATE") })]);
+  const results = await Promise.all(OTHER_UIDS.map((u) => runCliAs(u, ["api", "fetch", "x509", "--socket-path", publicSocket, "--output", "json"])));
+  results.forEach((r, i) => {
+    const u = OTHER_UIDS[i]!;
+    assert.equal(r.code, 0, `uid ${u}: ${r.stderr}`);
+    const ctx = JSON.parse(r.stdout) as { svids: { spiffe_id: string; x509_svid_pem: string }[] };
+    assert.deepEqual(
+      ctx.svids.map((s) => s.spiffe_id),
+      [uidId(u)],
+      `uid ${u} is served exactly its own identity`,
+    );
+    const info = validateX509Svid(pemToDers(ctx.svids[0]!.x509_svid_pem, "CERTIFICATE"), bundle, { now: Date.now() });
+    assert.equal(info.spiffeId.toString(), uidId(u), `uid ${u}: the certificate carries its own SPIFFE ID`);
+    for (const other of [WORKLOAD_ID, ...OTHER_UIDS.filter((x) => x !== u).map(uidId)]) assert.doesNotMatch(r.stdout, new RegExp(other), `uid ${u} never sees ${other}`);
+  });
+  // The agent's view agrees: explain on a process of each uid names only that uid's identity.
+  for (const u of OTHER_UIDS) {
+    const sleeper = spawn("sleep", ["60"], { uid: u, gid: u, stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const x = await runCli(["explain", "--pid", String(sleeper.pid), "--admin-socket", agentAdmin, "--output", "json"]);
+      assert.equal(x.status, 0, x.stderr);
+      const e = JSON.parse(x.stdout) as { identities: { spiffeId: string }[] };
+      assert.deepEqual(e.identities.map((i) => i.spiffeId), [uidId(u)], x.stdout);
+    } finally {
+      sleeper.kill();
+    }
+  }
+});
+
+test("an unregistered uid gets PermissionDenied and no key material; explain names the missing selector", async (t) => {
+  if (!needsRoot(t)) return;
+  const r = await runCliAs(NOBODY, ["api", "fetch", "x509", "--socket-path", publicSocket, "--output", "json"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /PERMISSION_DENIED|ERR_WORKLOAD_NO_IDENTITY/);
+  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY|BEGIN CERTIFICATE|svids/);
+
+  const sleeper = spawn("sleep", ["60"], { uid: NOBODY, gid: NOBODY, stdio: "ignore" });
   try {
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r2) => setTimeout(r2, 200));
     const x = await runCli(["explain", "--pid", String(sleeper.pid), "--admin-socket", agentAdmin, "--output", "json"]);
     assert.equal(x.status, 0, x.stderr);
     const e = JSON.parse(x.stdout) as { selectors: string[]; identities: unknown[]; entries: { spiffeId: string; missing: string[] }[]; verdict: string };
-    assert.ok(e.selectors.includes("unix:uid:65534"), e.selectors.join(","));
+    assert.ok(e.selectors.includes(`unix:uid:${NOBODY}`), e.selectors.join(","));
     assert.deepEqual(e.identities, []);
     assert.deepEqual(e.entries.find((x2) => x2.spiffeId === WORKLOAD_ID)?.missing, [`unix:uid:${uid}`]);
-    assert.match(e.verdict, new RegExp(`no entry matches; closest is ${WORKLOAD_ID} .*missing selector unix:uid:${uid}`));
+    for (const u of OTHER_UIDS) assert.deepEqual(e.entries.find((x2) => x2.spiffeId === uidId(u))?.missing, [`unix:uid:${u}`]);
+    // Every entry misses one selector; whichever the verdict calls closest, it names that entry's.
+    const closest = /no entry matches; closest is (\S+) .*missing selector (unix:uid:\d+)$/.exec(e.verdict);
+    assert.ok(closest, e.verdict);
+    assert.deepEqual(e.entries.find((x2) => x2.spiffeId === closest[1])?.missing, [closest[2]], e.verdict);
     const text = await runCli(["explain", "--pid", String(sleeper.pid), "--admin-socket", agentAdmin]);
     assert.match(text.stdout, /gets no identity \(PermissionDenied\)/);
   } finally {
