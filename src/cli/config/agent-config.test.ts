@@ -35,6 +35,8 @@ test("conf/agent.yaml loads with defaults", () => {
   assert.equal(c.insecureBootstrap, false);
   assert.deepEqual(c.nodeAttestor, { name: "join_token", config: { token: TOKEN } });
   assert.deepEqual(c.unixAttestor, { discoverWorkloadPath: true, workloadSizeLimit: 64 * 1024 * 1024 });
+  assert.equal(c.k8sAttestor, undefined, "k8s runs only when configured");
+  assert.equal(c.dockerAttestor, undefined, "docker runs only when configured");
   assert.equal(c.authzPolicyPath, undefined);
   assert.deepEqual(c.healthAddress, { host: "127.0.0.1", port: 8088 });
   assert.equal(c.syncIntervalMs, 5000);
@@ -57,6 +59,17 @@ test("conf/agent-full.yaml sets every key", () => {
   assert.equal(c.authzPolicyPath, "/etc/spindle/policy.yaml");
   assert.equal(c.authzFilter, "http");
   assert.deepEqual(c.unixAttestor, { discoverWorkloadPath: true, workloadSizeLimit: 67108864 });
+  assert.deepEqual(c.k8sAttestor, {
+    kubeletUrl: "https://127.0.0.1:10250",
+    kubeletCaPath: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    kubeletServerName: "node-1",
+    skipKubeletVerification: false,
+    tokenPath: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+    podCacheTtlMs: 1000,
+    retryDelayMs: 500,
+    requestTimeoutMs: 5000,
+  });
+  assert.deepEqual(c.dockerAttestor, { socketPath: "/var/run/docker.sock", envVars: ["APP_ENV"], requestTimeoutMs: 5000 });
   assert.equal(c.logLevel, "info");
 });
 
@@ -104,7 +117,9 @@ test("unknown keys and bad values are all reported with their paths", () => {
       "  join_token: {token: short!, tokne: x}",
       "workload_attestors:",
       "  unix: {discover_workload_path: maybe}",
-      "  docker: {}",
+      "  docker: {env_vars: [A=B]}",
+      "  k8s: {kubelet_url: ftp://x}",
+      "  cri: {}",
     ].join("\n"),
   );
   const problems = problemsOf(() => loadAgentConfig({ configFile: file, flags: {}, env: {}, cwd }));
@@ -117,7 +132,9 @@ test("unknown keys and bad values are all reported with their paths", () => {
   at("workload_key_type:");
   at("sds.extra: unknown key");
   at("node_attestor.join_token.tokne: unknown key");
-  at("workload_attestors.docker: unknown key");
+  at("workload_attestors.cri: unknown key");
+  at("workload_attestors.docker.env_vars.0:");
+  at("workload_attestors.k8s.kubelet_url:");
   at("workload_attestors.unix.discover_workload_path:");
 });
 
@@ -137,4 +154,12 @@ test("required keys, exactly one node attestor, insecure bootstrap contradicting
     problemsOf(() => loadAgentConfig({ flags: { trustDomain: "example.org", serverAddress: ["s:1"], joinToken: TOKEN, trustBundle: "b.pem", insecureBootstrap: true }, env: {}, cwd }))[0]!,
     /^insecure_bootstrap: contradicts trust_bundle/,
   );
+});
+
+test("k8s and docker: a present block enables the attestor with its defaults", () => {
+  const file = join(dir, "containers.yaml");
+  writeFileSync(file, ["trust_domain: example.org", "server_addresses: [s:1]", "node_attestor:", `  join_token: {token: ${TOKEN}}`, "workload_attestors:", "  k8s:", "  docker: {}"].join("\n"));
+  const c = loadAgentConfig({ configFile: file, flags: {}, env: {}, cwd });
+  assert.equal(c.k8sAttestor?.kubeletUrl, "https://127.0.0.1:10250");
+  assert.equal(c.dockerAttestor?.socketPath, "/var/run/docker.sock");
 });

@@ -4,7 +4,14 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { SpindleError } from "../../common/errors.js";
-import { parseUnixAttestorConfig, type UnixAttestorConfig } from "../../agent/attestors/index.js";
+import {
+  parseDockerAttestorConfig,
+  parseK8sAttestorConfig,
+  parseUnixAttestorConfig,
+  type DockerAttestorConfig,
+  type K8sAttestorConfig,
+  type UnixAttestorConfig,
+} from "../../agent/attestors/index.js";
 import { WORKLOAD_KEY_TYPES, type WorkloadKeyType } from "../../agent/cache/workload-key.js";
 import { parseJoinTokenAgentConfig, type JoinTokenAgentConfig } from "../../agent/nodeattestors/join-token/index.js";
 import { parseK8sPsatAgentConfig, type K8sPsatAgentConfig } from "../../agent/nodeattestors/k8s-psat/index.js";
@@ -45,6 +52,10 @@ export interface AgentConfig {
   readonly insecureBootstrap: boolean;
   readonly nodeAttestor: NodeAttestorConfig;
   readonly unixAttestor: UnixAttestorConfig;
+  /** Set when `workload_attestors.k8s` is present (even empty: all defaults). */
+  readonly k8sAttestor: K8sAttestorConfig | undefined;
+  /** Set when `workload_attestors.docker` is present (even empty: all defaults). */
+  readonly dockerAttestor: DockerAttestorConfig | undefined;
   readonly authzPolicyPath: string | undefined;
   readonly authzFilter: "http" | "network";
   readonly healthAddress: { readonly host: string; readonly port: number } | undefined;
@@ -70,7 +81,7 @@ const schema = z.strictObject({
   node_attestor: z
     .record(z.string(), z.unknown(), { error: "is required: one of join_token, x509pop, k8s_psat with its settings" })
     .refine((r) => Object.keys(r).length === 1, "must name exactly one node attestor"),
-  workload_attestors: z.strictObject({ unix: z.unknown().optional() }).default({}),
+  workload_attestors: z.strictObject({ unix: z.unknown().optional(), k8s: z.unknown().optional(), docker: z.unknown().optional() }).default({}),
   authz_policy: z.string().min(1).optional(),
   authz_filter: z.enum(["http", "network"]).default("http"),
   health_address: z.union([z.literal(""), hostPort]).default("127.0.0.1:8088"),
@@ -161,9 +172,12 @@ export function loadAgentConfig(o: LoadAgentConfigOptions): AgentConfig {
   if (!parsed.success) problems.push(...zodProblems(parsed.error));
   // Plugin blocks are parsed even when the rest is invalid, so every problem is listed at once.
   const nodeAttestor = parseNodeAttestor(merged["node_attestor"], o.cwd, problems);
-  const wa = merged["workload_attestors"];
-  const unixRaw = typeof wa === "object" && wa !== null && !Array.isArray(wa) ? (wa as Record<string, unknown>)["unix"] : undefined;
-  const unixAttestor = viaPlugin(problems, () => parseUnixAttestorConfig(unixRaw, "workload_attestors.unix"));
+  const rawWa = merged["workload_attestors"];
+  const wa = (typeof rawWa === "object" && rawWa !== null && !Array.isArray(rawWa) ? rawWa : {}) as Record<string, unknown>;
+  const unixAttestor = viaPlugin(problems, () => parseUnixAttestorConfig(wa["unix"], "workload_attestors.unix"));
+  // k8s and docker run only when their block is present (`k8s: {}` or a bare `k8s:` takes the defaults).
+  const k8sAttestor = "k8s" in wa ? viaPlugin(problems, () => parseK8sAttestorConfig(wa["k8s"], "workload_attestors.k8s")) : undefined;
+  const dockerAttestor = "docker" in wa ? viaPlugin(problems, () => parseDockerAttestorConfig(wa["docker"], "workload_attestors.docker")) : undefined;
   const source = o.configFile ? `${o.configFile} and flags` : "flags";
   if (!parsed.success || problems.length > 0 || nodeAttestor === undefined || unixAttestor === undefined) throw configInvalid(source, problems);
   const c = parsed.data;
@@ -179,6 +193,8 @@ export function loadAgentConfig(o: LoadAgentConfigOptions): AgentConfig {
     insecureBootstrap: c.insecure_bootstrap,
     nodeAttestor,
     unixAttestor,
+    k8sAttestor,
+    dockerAttestor,
     authzPolicyPath: c.authz_policy === undefined ? undefined : resolve(o.cwd, c.authz_policy),
     authzFilter: c.authz_filter,
     healthAddress: c.health_address === "" ? undefined : Object.freeze(parseHostPort(c.health_address)!),
