@@ -103,7 +103,7 @@ async function runAgentUntilSignal(io: CliIO, logger: Logger, config: AgentConfi
   });
   // Loaded on demand: the agent pulls in grpc-js, connect-node and the xDS stacks.
   const { createAgent } = await import("../../agent/agent.js");
-  const { createUnixAttestor } = await import("../../agent/attestors/index.js");
+  const { createDockerAttestor, createK8sAttestor, createUnixAttestor } = await import("../../agent/attestors/index.js");
   let agent;
   try {
     agent = createAgent({
@@ -115,7 +115,12 @@ async function runAgentUntilSignal(io: CliIO, logger: Logger, config: AgentConfi
       nodeAttestor: await nodeAttestorOf(config),
       trustBundleDer: config.trustBundlePath === undefined ? undefined : readTrustBundle(config.trustBundlePath),
       insecureBootstrap: config.insecureBootstrap,
-      workloadAttestors: [createUnixAttestor({ config: config.unixAttestor, logger })],
+      // unix always; k8s and docker when configured. Their selectors are combined (fail-closed).
+      workloadAttestors: [
+        createUnixAttestor({ config: config.unixAttestor, logger }),
+        ...(config.k8sAttestor === undefined ? [] : [createK8sAttestor({ config: config.k8sAttestor, logger })]),
+        ...(config.dockerAttestor === undefined ? [] : [createDockerAttestor({ config: config.dockerAttestor, logger })]),
+      ],
       authzPolicyPath: config.authzPolicyPath,
       authzFilter: config.authzFilter,
       healthAddress: config.healthAddress,
