@@ -180,6 +180,7 @@ test("ban refuses the agent's calls and its attestation; evicting it is refused;
   await agentRejects(a.client.syncEntries({}), "ERR_AGENT_BANNED");
   await agentRejects(a.client.batchSignX509Svid({ requests: [] }), "ERR_AGENT_BANNED");
   await agentRejects(a.client.renewAgent({ csr: (await makeCsr()).der }), "ERR_AGENT_BANNED");
+  await agentRejects(a.client.mintJwtSvid({ entryId: "any", audience: ["db"] }), "ERR_AGENT_BANNED");
   clock.advance(1000); // past the 1/s attestation limit of this agent ID
   await agentRejects(node.run(), "ERR_AGENT_BANNED");
 
@@ -208,6 +209,7 @@ test("evict deletes the record: the old SVID is refused everywhere and the agent
   const csr = await makeCsr({ uris: [`spiffe://${TD}/evict-web`] });
   await agentRejects(a.client.batchSignX509Svid({ requests: [{ entryId: entry.id, csr: csr.der }] }), "ERR_AGENT_NOT_ATTESTED");
   await agentRejects(a.client.renewAgent({ csr: (await makeCsr()).der }), "ERR_AGENT_NOT_ATTESTED");
+  await agentRejects(a.client.mintJwtSvid({ entryId: entry.id, audience: ["db"] }), "ERR_AGENT_NOT_ATTESTED");
 
   clock.advance(1000);
   const back = await node.run();
