@@ -1,7 +1,7 @@
 #!/bin/sh
 # Lab setup job: runs once the server is healthy. Writes the trust bundle and a join token for the
-# agent into the shared volume and registers the lab's workloads under that agent's SPIFFE ID
-# (the join_token agent ID ends in the first 32 hex digits of the token's SHA-256).
+# agent into the shared volume and registers the lab's workloads under the SPIFFE ID the agent
+# will get when it attests with that token (printed by `spindle token generate`).
 # SPINDLE, ADMIN_SOCKET and OUT can be overridden (the lab test runs this script outside Docker).
 set -eu
 SPINDLE="${SPINDLE:-node /opt/spindle/bin/spindle.js}"
@@ -12,9 +12,10 @@ TD=example.org
 mkdir -p "$OUT"
 $SPINDLE bundle show --admin-socket "$ADMIN_SOCKET" --format pem > "$OUT/bundle.pem.tmp"
 mv "$OUT/bundle.pem.tmp" "$OUT/bundle.pem"
-token=$($SPINDLE token generate --admin-socket "$ADMIN_SOCKET" --ttl 1h --output json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || { echo "setup: no token in the output of spindle token generate" >&2; exit 1; }
-agent="spiffe://$TD/spindle/agent/join_token/$(printf %s "$token" | sha256sum | cut -c1-32)"
+generated=$($SPINDLE token generate --admin-socket "$ADMIN_SOCKET" --ttl 1h)
+token=$(printf '%s\n' "$generated" | sed -n 's/^Token: //p')
+agent=$(printf '%s\n' "$generated" | sed -n 's/^Agent SPIFFE ID: //p')
+[ -n "$token" ] && [ -n "$agent" ] || { echo "setup: spindle token generate printed no Token or Agent SPIFFE ID line" >&2; exit 1; }
 umask 077
 printf %s "$token" > "$OUT/join-token"
 

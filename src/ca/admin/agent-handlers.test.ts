@@ -110,8 +110,10 @@ async function agentRejects(p: Promise<unknown>, code: ErrorCode): Promise<void>
 }
 
 async function joinTokenAgent() {
-  const { token } = await admin.generateJoinToken({});
+  const { token, agentId } = await admin.generateJoinToken({});
   const { svid, privateKey } = await attest(agentClient(server.address.port, bundlePem()), joinToken.createJoinTokenAgentAttestor({ token }));
+  // The admin API tells the operator the agent ID up front, so entries can be parented before the agent runs.
+  assert.equal(svid.svid!.spiffeId, agentId);
   return { id: svid.svid!.spiffeId, svid, client: agentClient(server.address.port, bundlePem(), { chainDer: svid.svid!.certChain, privateKey }) };
 }
 

@@ -9,6 +9,7 @@ import { decodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
 import { entryInputFromProto, entryToProto, fieldsFromProto, filterFromProto } from "./convert.js";
 import type { AdminServiceDeps, AuthorityInfo, AuthorityKind } from "./deps.js";
 import { createAgentHandlers } from "./agent-handlers.js";
+import { joinTokenAgentId } from "../nodeattestors/join-token/join-token.js";
 import { REQUESTER } from "./requester.js";
 import { mintJwt, mintX509 } from "./svid-handlers.js";
 
@@ -114,7 +115,7 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
 
     generateJoinToken: async (req) => {
       const t = await reg.generateJoinToken(req.ttl === 0 ? undefined : req.ttl);
-      return { token: t.token, expiresAt: BigInt(t.expiresAt) };
+      return { token: t.token, expiresAt: BigInt(t.expiresAt), agentId: joinTokenAgentId(parseTrustDomain(deps.trustDomain), t.token) };
     },
 
     listAgents: (req) => agents.listAgents(req),

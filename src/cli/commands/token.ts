@@ -15,8 +15,8 @@ export function registerTokenCommands(group: Command, io: CliIO): void {
         failWith(io, opts, err);
       }
       await runAdmin(io, opts, (c) => c.generateJoinToken({ ttl }), {
-        json: (r) => ({ token: r.token, expiresAt: iso(r.expiresAt) }),
-        text: (r) => `Token: ${r.token}\nExpires at: ${iso(r.expiresAt)}\n`,
+        json: (r) => ({ token: r.token, expiresAt: iso(r.expiresAt), agentId: r.agentId }),
+        text: (r) => `Token: ${r.token}\nExpires at: ${iso(r.expiresAt)}\nAgent SPIFFE ID: ${r.agentId}\n`,
       });
     });
 }
