@@ -61,7 +61,8 @@ export function serveStream<S extends DescMessage>(options: StreamOptions<S>): v
       const entries = identities.map((i) => i.entryId).filter((e) => e !== undefined);
       if (sent === 1) log.info({ spiffeIds: ids, entries }, "sending the first message");
       else log.info({ spiffeIds: ids, entries, sent }, "content changed, pushing an update");
-      call.write(message);
+      // Already encoded for the comparison: write those bytes (the codec passes Uint8Array through).
+      call.write(bytes as unknown as MessageShape<S>);
     } catch (err) {
       finish(SpindleError.from(err));
     }

@@ -72,7 +72,8 @@ export function createMemoryEntrySource(clock: Clock): MemoryEntrySource {
     setFederatedBundle: (td, json) => void bundles.set(td, json),
     async listEntries(filter, page = {}) {
       const size = page.pageSize === undefined || page.pageSize === 0 ? 1000 : page.pageSize;
-      const all = [...entries.values()].filter((e) => e.parentId === filter.parentId && e.id > (page.pageToken ?? "")).sort((a, b) => (a.id < b.id ? -1 : 1));
+      const parents = new Set("parentIds" in filter ? filter.parentIds : [filter.parentId]);
+      const all = [...entries.values()].filter((e) => parents.has(e.parentId) && e.id > (page.pageToken ?? "")).sort((a, b) => (a.id < b.id ? -1 : 1));
       const slice = all.slice(0, size);
       return { entries: slice, nextPageToken: all.length > size ? slice[slice.length - 1]!.id : "" };
     },

@@ -44,8 +44,8 @@ export interface AgentStore {
 
 /** Registration data the agent API reads (Datastore satisfies it). */
 export interface EntrySource {
-  /** Pages of entries with this parent, ordered by id. */
-  listEntries(filter: { parentId: string }, page?: { pageSize?: number; pageToken?: string }): Promise<{ entries: RegistrationEntry[]; nextPageToken: string }>;
+  /** Pages of entries with this parent (or any of these parents), ordered by id. */
+  listEntries(filter: { parentId: string } | { parentIds: readonly string[] }, page?: { pageSize?: number; pageToken?: string }): Promise<{ entries: RegistrationEntry[]; nextPageToken: string }>;
   /** SPIFFE bundle JSON of a federated trust domain. */
   getFederatedBundle(trustDomain: string): Promise<{ bundle: string } | undefined>;
 }

@@ -1,7 +1,7 @@
 // Registration entry storage. Every write runs in one transaction: the federated-bundle check,
 // the duplicate check and the row + side-table writes all happen or none do.
 import { createHash } from "node:crypto";
-import type { Kysely, Selectable, Transaction } from "kysely";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { spindleError } from "../../common/errors.js";
 import { REVISION_FIELDS, selectorString, type RegistrationEntry, type Selector } from "../registration/entry.js";
 import { entryInvalid, type ValidEntry } from "../registration/validate.js";
@@ -13,6 +13,8 @@ type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 export interface EntryFilter {
   spiffeId?: string;
   parentId?: string;
+  /** Entries whose parent is any of these (one query for a whole level of the parent graph). */
+  parentIds?: readonly string[];
   /** Entries having every one of these selectors (they may have more). */
   selectors?: readonly Selector[];
   /** Entries federating with every one of these trust domains. */
@@ -168,6 +170,7 @@ function filtered(db: Db, f: EntryFilter) {
   let q = db.selectFrom("entries");
   if (f.spiffeId !== undefined) q = q.where("spiffe_id", "=", f.spiffeId);
   if (f.parentId !== undefined) q = q.where("parent_id", "=", f.parentId);
+  if (f.parentIds !== undefined) q = f.parentIds.length === 0 ? q.where(sql<boolean>`1 = 0`) : q.where("parent_id", "in", [...f.parentIds]);
   for (const s of f.selectors ?? []) {
     q = q.where(({ exists, selectFrom }) =>
       exists(selectFrom("entry_selectors as es").select("es.entry_id").whereRef("es.entry_id", "=", "entries.id").where("es.selector", "=", selectorString(s))),

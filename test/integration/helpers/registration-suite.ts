@@ -48,6 +48,9 @@ export function registrationSuite(name: string, location: () => Promise<Datastor
       assert.equal(await reg.countEntries({}), 3);
       assert.deepEqual((await reg.listEntries({ parentId: PARENT })).entries.map((e) => e.id).sort(), [a.id, b.id].sort());
       assert.deepEqual((await reg.listEntries({ parentId: serverSpiffeId(TD) })).entries.map((e) => e.id), [node.id]);
+      // The agent API walks the parent graph a level at a time: any of several parents, in one query.
+      assert.deepEqual((await ds.listEntries({ parentIds: [PARENT, serverSpiffeId(TD), "spiffe://example.org/none"] })).entries.map((e) => e.id).sort(), [a.id, b.id, node.id].sort());
+      assert.deepEqual((await ds.listEntries({ parentIds: [] })).entries, []);
       assert.deepEqual((await reg.listEntries({ selectors: [{ type: "k8s", value: "ns:web" }] })).entries.map((e) => e.id), [a.id]);
       assert.equal(await reg.countEntries({ selectors: [{ type: "unix", value: "uid:1000" }] }), 2);
       assert.deepEqual((await reg.listEntries({ federatesWith: ["other.org"] })).entries.map((e) => e.id), [a.id]);

@@ -1,5 +1,10 @@
-// User and group names from /etc/passwd and /etc/group (name:x:id:...). Read on each attestation:
-// the files are small and the page cache keeps them, and a stale copy would give stale selectors.
+// User and group names from /etc/passwd and /etc/group (name:x:id:...). Each attestation stats the
+// two files and re-parses one only when its inode, size or mtime changed, so names are never stale
+// and a burst of attestations does not re-read and re-parse them every time. The stat is sync on
+// purpose: it takes microseconds, less than the thread-pool round trip of an async one
+// (bench/workload-api.bench.ts measures attestation under concurrent fetches); a changed file is
+// read asynchronously, so even a file that blocks (a FIFO, a slow mount) never blocks the agent.
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 export interface Accounts {
@@ -19,16 +24,32 @@ function parseIdFile(text: string): Map<number, string> {
   return byId;
 }
 
-async function readOptional(path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
-    throw err;
-  }
+/** One file's parsed content, re-read when its stat identity changes. */
+function createIdFile(path: string): () => Promise<Map<number, string>> {
+  let stamp: string | undefined;
+  let byId = new Map<number, string>();
+  return async () => {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    const now = st === undefined ? "absent" : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    if (now !== stamp) {
+      byId = st === undefined ? new Map() : parseIdFile(await readFile(path, "utf8"));
+      stamp = now;
+    }
+    return byId;
+  };
 }
 
-export async function readAccounts(passwdPath: string, groupPath: string): Promise<Accounts> {
-  const [users, groups] = await Promise.all([readOptional(passwdPath).then(parseIdFile), readOptional(groupPath).then(parseIdFile)]);
-  return { userName: (uid) => users.get(uid), groupName: (gid) => groups.get(gid) };
+export interface AccountsReader {
+  read(): Promise<Accounts>;
+}
+
+export function createAccountsReader(passwdPath: string, groupPath: string): AccountsReader {
+  const passwd = createIdFile(passwdPath);
+  const group = createIdFile(groupPath);
+  return {
+    async read() {
+      const [users, groups] = await Promise.all([passwd(), group()]);
+      return { userName: (uid) => users.get(uid), groupName: (gid) => groups.get(gid) };
+    },
+  };
 }

@@ -2,8 +2,10 @@
 // namespace) and the SHA-256 of its content, read through the link so the digest is of the very
 // inode the process runs, even when it was deleted or lives in another mount namespace. Digests are
 // cached by inode identity (device, inode, size, mtime, ctime) so busy workloads are hashed once.
+// The link, open and fstat are sync (procfs and inode metadata, microseconds; async thread-pool
+// round trips dominated attestation latency under load); only hashing a new file streams async.
 import { createHash } from "node:crypto";
-import { open, readlink } from "node:fs/promises";
+import { closeSync, createReadStream, fstatSync, openSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
 export interface ExecutableInfo {
@@ -34,10 +36,10 @@ export function createExecutableReader(options: ExecutableReaderOptions): Execut
   return {
     async read(pid) {
       const link = join(options.procRoot, String(pid), "exe");
-      const path = await readlink(link);
-      const file = await open(link, "r");
+      const path = readlinkSync(link);
+      const fd = openSync(link, "r");
       try {
-        const st = await file.stat({ bigint: true });
+        const st = fstatSync(fd, { bigint: true });
         const size = Number(st.size);
         if (!st.isFile()) return { path, size, skipped: "not a regular file" };
         if (options.sizeLimit === 0) return { path, size, skipped: "hashing disabled (workload_size_limit: 0)" };
@@ -47,14 +49,14 @@ export function createExecutableReader(options: ExecutableReaderOptions): Execut
         if (sha256 === undefined) {
           const hash = createHash("sha256");
           // Read at most the limit even if the file grows while it is read.
-          for await (const chunk of file.createReadStream({ start: 0, end: options.sizeLimit - 1, autoClose: false })) hash.update(chunk as Buffer);
+          for await (const chunk of createReadStream("", { fd, start: 0, end: options.sizeLimit - 1, autoClose: false })) hash.update(chunk as Buffer);
           sha256 = hash.digest("hex");
           if (digests.size >= cacheSize) digests.delete(digests.keys().next().value!);
           digests.set(key, sha256);
         }
         return { path, size, sha256 };
       } finally {
-        await file.close();
+        closeSync(fd);
       }
     },
   };

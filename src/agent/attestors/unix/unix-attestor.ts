@@ -8,7 +8,7 @@ import { spindleError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { Selector } from "../../../spiffe/selector.js";
 import type { WorkloadAttestorPlugin } from "../plugin.js";
-import { readAccounts } from "./accounts.js";
+import { createAccountsReader } from "./accounts.js";
 import { parseUnixAttestorConfig, type UnixAttestorConfig } from "./config.js";
 import { createExecutableReader } from "./executable.js";
 import { USER_HZ, readBootTime, readProcCredentials, readProcIdentity } from "./proc.js";
@@ -42,6 +42,7 @@ export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttest
   const clock = options.clock ?? systemClock;
   const log = options.logger.child({ component: "attestor", attestor: UNIX_ATTESTOR_NAME });
   const executables = createExecutableReader({ procRoot, sizeLimit: config.workloadSizeLimit });
+  const accountsReader = createAccountsReader(passwdPath, groupPath);
   let bootTime: number | undefined;
 
   return {
@@ -59,7 +60,7 @@ export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttest
         throw spindleError("ERR_WORKLOAD_ATTESTATION", `pid ${pid} names a process started after the call arrived (pid reused)`, { details: { pid } });
       }
       const creds = await readProcCredentials(procRoot, pid);
-      const accounts = await readAccounts(passwdPath, groupPath);
+      const accounts = await accountsReader.read();
       const selectors: Selector[] = [sel(`uid:${creds.uid}`)];
       const user = accounts.userName(creds.uid);
       if (user !== undefined) selectors.push(sel(`user:${user}`));
