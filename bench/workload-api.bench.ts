@@ -4,13 +4,15 @@
 // anything is measured. This process measures FetchX509SVID first-message latency (stream opened to
 // first response) with 1, 100 and 1,000 concurrent clients, each on its own connected channel, and
 // the child's RSS with 1,000 cached SVIDs above its idle baseline. Targets: p99 <= 5 ms at 100
-// clients; <= 3 KB per cached SVID.
+// clients; <= 3 KB per cached SVID. The machine's figure to compare with: the same driver against
+// a bare grpc-js server in the same child on its own Unix socket, whose handler only writes the
+// same response bytes (no attestation, no lookup): the floor of grpc-js itself on this machine.
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { Registry } from "prom-client";
 import { createWorkloadAttestor, createUnixAttestor } from "../src/agent/attestors/index.js";
@@ -20,7 +22,8 @@ import { startAgentSocket } from "../src/agent/socket-services.js";
 import { workloadApiTarget } from "../src/agent/workload-client/index.js";
 import { grpcServiceDefinition } from "../src/common/grpc-service.js";
 import { createSilentLogger } from "../src/common/logger.js";
-import { SpiffeWorkloadAPI, X509SVIDRequestSchema, type X509SVIDResponse } from "../src/gen/workload_pb.js";
+import { SpiffeWorkloadAPI, X509SVIDRequestSchema, X509SVIDResponseSchema, type X509SVIDResponse } from "../src/gen/workload_pb.js";
+import { buildX509SvidResponse } from "../src/agent/workload-api/responses.js";
 import { createXdsMetrics } from "../src/sds/index.js";
 
 const AGENT_FLAG = "--workload-api-bench-agent";
@@ -30,7 +33,7 @@ const CONCURRENCY = [1, 100, 1_000] as const;
 const SAMPLES = 2_000;
 
 type ToAgent = { cmd: "rss" } | { cmd: "fill"; count: number } | { cmd: "exit" };
-type FromAgent = { ready: true } | { rss: number; cached: number };
+type FromAgent = { ready: true } | { rss: number; heap: number; external: number; cached: number };
 
 // ---- agent (child process) ----
 async function agentMain(socketPath: string): Promise<void> {
@@ -46,6 +49,13 @@ async function agentMain(socketPath: string): Promise<void> {
   await sync();
   const attestor = createWorkloadAttestor({ plugins: [createUnixAttestor({ logger })], logger });
   const close = await startAgentSocket({ socketPath, cache, attestor, xdsMetrics: createXdsMetrics({ registry: new Registry() }), logger, clock: server.clock });
+  // The floor: a bare grpc-js server writing the bytes the agent would send this client.
+  const floorBytes = toBinary(X509SVIDResponseSchema, buildX509SvidResponse(cache.identitiesFor([{ type: "unix", value: `uid:${process.getuid!()}` }]), cache.bundles()));
+  const floor = new grpc.Server();
+  floor.addService(grpcServiceDefinition(SpiffeWorkloadAPI), {
+    fetchX509SVID: (call: grpc.ServerWritableStream<unknown, Uint8Array>) => void call.write(floorBytes),
+  } as unknown as grpc.UntypedServiceImplementation);
+  await new Promise<void>((resolve, reject) => floor.bindAsync(`unix:${socketPath}.floor`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   const settledRss = async () => {
     for (let i = 0; i < 3; i++) {
       globalThis.gc!();
@@ -62,10 +72,13 @@ async function agentMain(socketPath: string): Promise<void> {
         await sync();
       }
       if (m.cmd === "exit") {
+        floor.forceShutdown();
         await close();
         process.exit(0);
       }
-      send({ rss: await settledRss(), cached: cache.entryCount });
+      const rss = await settledRss();
+      const mem = process.memoryUsage();
+      send({ rss, heap: mem.heapUsed, external: mem.external, cached: cache.entryCount });
     })();
   });
   send({ ready: true });
@@ -138,18 +151,35 @@ export default async function run(): Promise<Record<string, unknown>> {
   const clients: BenchClient[] = [];
   try {
     await ask(undefined);
-    const idle = (await ask({ cmd: "rss" })) as { rss: number; cached: number };
-    const filled = (await ask({ cmd: "fill", count: CACHED_SVIDS })) as { rss: number; cached: number };
+    type Mem = { rss: number; heap: number; external: number; cached: number };
+    const idle = (await ask({ cmd: "rss" })) as Mem;
+    const filled = (await ask({ cmd: "fill", count: CACHED_SVIDS })) as Mem;
     for (let i = 0; i < Math.max(...CONCURRENCY); i++) clients.push(createBenchClient(socketPath));
     // Connect every channel (in groups: 1,000 connects at once overflow the listen backlog, EAGAIN)
     // and warm the attestor and the first-message path.
     for (let i = 0; i < clients.length; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.first()));
     const fetch: Record<string, unknown> = {};
     for (const c of CONCURRENCY) fetch[`clients${c}`] = await latency(clients, c);
+    for (const c of clients) c.close();
+    clients.length = 0;
+    for (let i = 0; i < Math.max(...CONCURRENCY); i++) clients.push(createBenchClient(`${socketPath}.floor`));
+    for (let i = 0; i < clients.length; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.first()));
+    const floorFetch: Record<string, unknown> = {};
+    for (const c of CONCURRENCY) floorFetch[`clients${c}`] = await latency(clients, c);
     const perSvidBytes = Math.round((filled.rss - idle.rss) / (filled.cached - idle.cached));
     return {
       fetchX509SvidFirstMessage: fetch,
-      rss: { idleBytes: idle.rss, cachedSvids: filled.cached - idle.cached, withCachedBytes: filled.rss, perSvidBytes },
+      bareGrpcJsFloor: floorFetch,
+      rss: {
+        idleBytes: idle.rss,
+        cachedSvids: filled.cached - idle.cached,
+        withCachedBytes: filled.rss,
+        perSvidBytes,
+        // Where it goes: live JS heap and native (key, buffer) memory per SVID; the rest of the RSS
+        // growth is heap pages V8 keeps reserved after the signing burst.
+        perSvidHeapUsedBytes: Math.round((filled.heap - idle.heap) / (filled.cached - idle.cached)),
+        perSvidExternalBytes: Math.round((filled.external - idle.external) / (filled.cached - idle.cached)),
+      },
       targets: { p99MsAt100Clients: 5, perSvidBytes: 3 * 1024 },
     };
   } finally {

@@ -21,7 +21,11 @@ export interface CachedSvid {
   readonly spiffeId: string;
   /** Leaf first, then intermediates. */
   readonly chainDer: readonly Uint8Array[];
-  readonly key: WorkloadKey;
+  /**
+   * Only what is served (PKCS#8 DER) and its algorithm: the KeyObjects are dropped once the
+   * certificate is accepted, which keeps each cached SVID small (bench/workload-api.bench.ts).
+   */
+  readonly key: Pick<WorkloadKey, "type" | "pkcs8Der">;
   /** Epoch ms, from the leaf certificate. */
   readonly notBefore: number;
   readonly notAfter: number;
@@ -101,7 +105,7 @@ export function acceptSvid(entry: SvidTarget, key: WorkloadKey, result: Pick<Ext
     revision: entry.revision,
     spiffeId: entry.spiffeId,
     chainDer: Object.freeze(result.chainDer.map((d) => Buffer.from(d))),
-    key,
+    key: Object.freeze({ type: key.type, pkcs8Der: key.pkcs8Der }),
     notBefore,
     notAfter,
     authorityId: result.authorityId,

@@ -50,11 +50,11 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
       checkWorkloadMetadata(call.metadata);
       const peer = options.peerCredentials(call);
       if (peer === undefined) throw spindleError("ERR_PEER_CREDENTIALS", "the connection's peer credentials are unknown");
-      const callerLog = log.child({ pid: peer.pid, uid: peer.uid, gid: peer.gid });
+      const who = { pid: peer.pid, uid: peer.uid, gid: peer.gid };
       // Before the first sync the agent cannot tell "no entry" from "not synced yet": java-spiffe
       // gives up for good on PermissionDenied, so only Unavailable is honest here.
       if (!source.ready) {
-        callerLog.info("refusing a call before the first sync with the server (Unavailable, clients retry)");
+        log.info(who, "refusing a call before the first sync with the server (Unavailable, clients retry)");
         throw spindleError("ERR_WORKLOAD_API_NOT_READY", "the agent has not completed its first sync with the server yet; retry");
       }
       let selectors: readonly Selector[];
@@ -65,7 +65,8 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
         if (e.code === "ERR_INTERNAL") throw spindleError("ERR_WORKLOAD_ATTESTATION", `cannot attest the calling process (pid ${peer.pid}): ${e.message}`, { cause: err });
         throw e;
       }
-      return { peer, selectors, log: callerLog.child({ selectors: selectors.map(formatSelector) }) };
+      // One child logger per call (pino serialises bindings when a child is made).
+      return { peer, selectors, log: log.child({ ...who, selectors: selectors.map(formatSelector) }) };
     },
     identities(caller) {
       const found = source.identitiesFor(caller.selectors);
