@@ -8,6 +8,7 @@ import type { AuthorityJournal, CertificateAuthority } from "../contracts.js";
 import type { NodeAttestorPlugin } from "../nodeattestors/plugin.js";
 import { createRateLimiter, type RateLimiter } from "./rate-limit.js";
 import type { AgentStore, EntrySource } from "./stores.js";
+import { createAuthorizedCache, type AuthorizedCache } from "./authorized-cache.js";
 
 /** PROTOCOLS.md section 8. */
 export const MAX_SYNC_PAGE = 500;
@@ -57,6 +58,8 @@ export interface ResolvedAgentApi extends AgentApiOptions {
   /** Our own trust domain's bundle only: client certificates of other domains find no bundle. */
   ownBundles(): BundleSet;
   ownBundleJson: () => Promise<string>;
+  /** Snapshots of each agent's authorized entries (sync pages, CSR batches). */
+  authorized: AuthorizedCache;
   /** Stops listening to CA changes. */
   dispose(): void;
 }
@@ -72,7 +75,9 @@ export function resolveAgentApi(o: AgentApiOptions): ResolvedAgentApi {
   const dispose = o.ca.onChange(() => {
     cached = undefined;
   });
+  const authorized = createAuthorizedCache({ entries: o.entries, trustDomain: o.trustDomain, clock: o.clock });
   return {
+    authorized,
     ...o,
     attestLimiter: createRateLimiter({ perSecond: o.attestationsPerSecond ?? DEFAULT_ATTESTATIONS_PER_SECOND, clock: o.clock, what: "node attestations" }),
     signLimiter: createRateLimiter({ perSecond: o.signingsPerSecond ?? DEFAULT_SIGNINGS_PER_SECOND, clock: o.clock, what: "signings" }),

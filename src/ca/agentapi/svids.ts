@@ -12,7 +12,7 @@ import {
 } from "../../gen/spindle/agent/v1/agent_pb.js";
 import type { RegistrationEntry } from "../registration/entry.js";
 import { agentCsr, issueAgentSvid } from "./attest.js";
-import { authorizedEntries } from "./authorized.js";
+import { SIGN_SNAPSHOT_MAX_AGE_MS } from "./authorized-cache.js";
 import { svidToProto } from "./convert.js";
 import { MAX_CSR_BATCH, type ResolvedAgentApi } from "./deps.js";
 import type { AuthenticatedAgent } from "./peer.js";
@@ -29,7 +29,7 @@ export async function renewAgent(api: ResolvedAgentApi, caller: AuthenticatedAge
 }
 
 async function authorizedById(api: ResolvedAgentApi, caller: AuthenticatedAgent): Promise<Map<string, RegistrationEntry>> {
-  const list = await authorizedEntries(api.entries, api.trustDomain, caller.agent, api.clock.now());
+  const list = await api.authorized.get(caller.agent, SIGN_SNAPSHOT_MAX_AGE_MS);
   return new Map(list.map((e) => [e.id, e]));
 }
 

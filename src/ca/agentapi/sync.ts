@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { spindleError } from "../../common/errors.js";
 import { SyncEntriesResponseSchema, type Bundle, type SyncEntriesRequest } from "../../gen/spindle/agent/v1/agent_pb.js";
 import type { RegistrationEntry } from "../registration/entry.js";
-import { authorizedEntries } from "./authorized.js";
+import { SYNC_SNAPSHOT_MAX_AGE_MS } from "./authorized-cache.js";
 import { entryToProto } from "./convert.js";
 import { MAX_SYNC_PAGE, type ResolvedAgentApi } from "./deps.js";
 import type { AuthenticatedAgent } from "./peer.js";
@@ -27,7 +27,8 @@ function taintedAuthorities(api: ResolvedAgentApi): string[] {
 
 export async function syncEntries(api: ResolvedAgentApi, caller: AuthenticatedAgent, req: SyncEntriesRequest) {
   if (Object.keys(req.known).length > 100_000) throw spindleError("ERR_INVALID_ARGUMENT", "known: too many entries (at most 100,000)");
-  const all = await authorizedEntries(api.entries, api.trustDomain, caller.agent, api.clock.now());
+  // One snapshot per sync: the first page walks the parent graph, later pages reuse that walk.
+  const all = req.pageToken === "" ? await api.authorized.refresh(caller.agent) : await api.authorized.get(caller.agent, SYNC_SNAPSHOT_MAX_AGE_MS);
   const start = req.pageToken === "" ? 0 : all.findIndex((e) => e.id > req.pageToken);
   const page = start === -1 ? [] : all.slice(start, start + MAX_SYNC_PAGE);
   const last = start === -1 || start + MAX_SYNC_PAGE >= all.length;
