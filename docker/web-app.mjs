@@ -5,4 +5,4 @@ import { createServer } from "node:http";
 createServer((req, res) => {
   res.setHeader("content-type", "text/plain");
   res.end(`hello from web; ${req.method} ${req.url}; caller: ${req.headers["x-forwarded-client-cert"] ?? "(none)"}\n`);
-}).listen(8080, "127.0.0.1", () => console.log("web app on 127.0.0.1:8080"));
+}).listen(8080, "127.0.0.1", () => process.stdout.write("web app on 127.0.0.1:8080\n"));
