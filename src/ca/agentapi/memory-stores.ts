@@ -28,7 +28,7 @@ export function createMemoryAgentStore(): AgentStore {
     },
     setBanned: async (id, banned, now) => put({ ...must(id), banned, updatedAt: now }),
     async deleteAgent(id) {
-      must(id);
+      if (must(id).banned) throw spindleError("ERR_AGENT_EVICT_BANNED", `agent ${id} is banned; evicting it would delete the ban`);
       agents.delete(id);
     },
     listAgents: async () => [...agents.values()].sort((x, y) => (x.spiffeId < y.spiffeId ? -1 : 1)),

@@ -37,7 +37,11 @@ export interface AgentStore {
   recordRenewal(spiffeId: string, expectedSerial: string, serial: string, expiresAt: number, now: number): Promise<AttestedAgent>;
   /** Admin: ban (kept across re-attestation) or lift a ban. ERR_NOT_FOUND for an unknown agent. */
   setBanned(spiffeId: string, banned: boolean, now: number): Promise<AttestedAgent>;
-  /** Admin: evict (delete); the agent must attest again. ERR_NOT_FOUND for an unknown agent. */
+  /**
+   * Admin: evict (delete); the agent must attest again. ERR_NOT_FOUND for an unknown agent,
+   * ERR_AGENT_EVICT_BANNED for a banned one (deleting it would delete the ban), decided in the
+   * same statement as the delete so a ban made meanwhile is never lost.
+   */
   deleteAgent(spiffeId: string): Promise<void>;
   listAgents(): Promise<AttestedAgent[]>;
 }

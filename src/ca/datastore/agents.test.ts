@@ -45,6 +45,10 @@ test("attest, renew (compare-and-set), ban survives re-attestation, evict", asyn
   assert.equal(again.attestor, "x509pop");
   assert.deepEqual((await ds.listAgents()).map((x) => x.spiffeId), [ID]);
 
+  // A banned agent is not deleted (the ban would go with it), decided by the delete itself.
+  await assert.rejects(ds.deleteAgent(ID), code("ERR_AGENT_EVICT_BANNED"));
+  assert.equal((await ds.getAgent(ID))?.banned, true);
+  await ds.setBanned(ID, false, 550);
   await ds.deleteAgent(ID);
   assert.equal(await ds.getAgent(ID), undefined);
   await assert.rejects(ds.deleteAgent(ID), code("ERR_NOT_FOUND"));

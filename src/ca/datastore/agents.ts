@@ -76,8 +76,12 @@ export async function updateBanned(db: Db, spiffeId: string, banned: boolean, no
 }
 
 export async function removeAgent(db: Db, spiffeId: string): Promise<void> {
-  const r = await db.deleteFrom("attested_agents").where("spiffe_id", "=", spiffeId).executeTakeFirst();
-  if (Number(r.numDeletedRows) !== 1) throw spindleError("ERR_NOT_FOUND", `no attested agent ${spiffeId}`, { details: { spiffeId } });
+  // One statement: a ban set by another admin or replica between a read and the delete is kept.
+  const r = await db.deleteFrom("attested_agents").where("spiffe_id", "=", spiffeId).where("banned", "=", 0).executeTakeFirst();
+  if (Number(r.numDeletedRows) === 1) return;
+  const still = await db.selectFrom("attested_agents").select("banned").where("spiffe_id", "=", spiffeId).executeTakeFirst();
+  if (still !== undefined) throw spindleError("ERR_AGENT_EVICT_BANNED", `agent ${spiffeId} is banned; evicting it would delete the ban and let it attest again (unban it first)`, { details: { spiffeId } });
+  throw spindleError("ERR_NOT_FOUND", `no attested agent ${spiffeId}`, { details: { spiffeId } });
 }
 
 export async function listAllAgents(db: Db): Promise<AttestedAgent[]> {
