@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
 import { ConnectError } from "@connectrpc/connect";
 import { createJoinTokenAgentAttestor } from "../../agent/nodeattestors/join-token/index.js";
-import { systemClock } from "../../common/clock.js";
+import { createFakeClock } from "../../common/clock.js";
 import { createLogger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
 import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid } from "../../spiffe/index.js";
@@ -29,6 +29,9 @@ const sink = new Writable({
   },
 });
 const adminSocket = join(dir, "private", "admin.sock");
+// Fake time (starting now, so certificates are valid for TLS): the rate limiter refills only when
+// the test advances it, never because the machine was slow.
+const clock = createFakeClock(Date.now());
 let server: Server;
 
 before(async () => {
@@ -51,7 +54,7 @@ before(async () => {
       bundleRefreshHintSeconds: 300,
       agentApi: { agentSvidTtlSeconds: 600, signingsPerSecond: 2 },
     },
-    { logger: createLogger({ level: "info", destination: sink }), clock: systemClock, version: "test" },
+    { logger: createLogger({ level: "info", destination: sink }), clock, version: "test" },
   );
   await server.start();
 });
@@ -113,7 +116,7 @@ test("agent-API issuances write one audit line each: entry id, SPIFFE ID, reques
   // The renewal is the 3rd signing within a second (CSR, JWT): agent_api.signings_per_second = 2 refuses it.
   const renewCsr = await makeCsr();
   await assert.rejects(client.renewAgent({ csr: renewCsr.der }), (err) => ConnectError.from(err).metadata.get(ERROR_CODE_HEADER) === "ERR_RESOURCE_EXHAUSTED");
-  await new Promise((r) => setTimeout(r, 1100));
+  clock.advance(1100);
   const renewed = await client.renewAgent({ csr: renewCsr.der });
   const r = auditLines().at(-1)!;
   assert.equal(r["svidType"], "agent");
