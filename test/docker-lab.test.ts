@@ -104,7 +104,12 @@ test("lab flow with real processes: setup.sh against the lab server config, the 
   if (process.getuid!() !== 0 && process.env.CI !== "true") return t.skip("spawning other uids needs root (CI runs as root)");
   const dir = mkdtempSync(join(tmpdir(), "spindle-lab-"));
   chmodSync(dir, 0o755);
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // One cleanup, in order (t.after hooks run in registration order): agent, server, then files.
+  const stops: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const stop of stops.reverse()) await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   // The lab files, with only the fixed health ports freed (suites run in parallel).
   writeFileSync(join(dir, "server.yaml"), readFileSync(at("docker/server.yaml"), "utf8") + "\nhealth_address: 127.0.0.1:0\n");
   writeFileSync(join(dir, "agent.yaml"), readFileSync(at("docker/agent.yaml"), "utf8") + "\nhealth_address: 127.0.0.1:0\n");
@@ -116,7 +121,7 @@ test("lab flow with real processes: setup.sh against the lab server config, the 
     });
   });
   const server = await startServerProcess(["--config", join(dir, "server.yaml"), "--data-dir", join(dir, "server-data"), "--bind", `127.0.0.1:${port}`, "--admin-socket", adminSocket]);
-  t.after(() => server.stop());
+  stops.push(() => server.stop());
 
   const out = join(dir, "lab");
   const setup = await new Promise<{ code: number | null; text: string }>((resolve) => {
@@ -140,7 +145,7 @@ test("lab flow with real processes: setup.sh against the lab server config, the 
     ["--config", join(dir, "agent.yaml"), "--server-address", `127.0.0.1:${port}`, "--trust-bundle", join(out, "bundle.pem"), "--socket-path", publicSocket, "--data-dir", join(dir, "agent-data"), "--admin-socket", join(dir, "agent-admin", "admin.sock"), "--authz-policy", at("docker/policy.yaml")],
     { SPINDLE_JOIN_TOKEN: readFileSync(join(out, "join-token"), "utf8") },
   );
-  t.after(() => agent.stop());
+  stops.push(() => agent.stop());
 
   for (const [id, uid] of registrations()) {
     let last = "";
