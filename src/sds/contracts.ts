@@ -51,8 +51,10 @@ export interface SecretChange {
 }
 
 /**
- * Methods may throw a SpindleError: its gRPC status ends the stream (ERR_UNAVAILABLE until the
- * agent's first sync makes Envoy retry; anything else unexpected becomes INTERNAL, cause logged).
+ * Methods may throw a SpindleError: its gRPC status ends the stream. Until the agent's first sync
+ * they must throw a code reported as UNAVAILABLE (the agent's source throws
+ * ERR_WORKLOAD_API_NOT_READY), never answer "no SVIDs", so Envoy retries instead of being denied;
+ * anything else unexpected becomes INTERNAL, cause logged.
  */
 export interface SecretSource {
   /** The SVIDs the caller is entitled to; the first one is its default identity. */

@@ -1,6 +1,9 @@
 // Adapter: the identity cache as SDS's SecretSource (src/sds/contracts.ts). SVID material objects
 // are memoised per cached identity, and bundle objects per cached bundle, because SDS caches the
-// secrets it builds by object identity: a rotation yields new objects, nothing else does.
+// secrets it builds by object identity: a rotation yields new objects, nothing else does. Until
+// the agent's first sync, every lookup throws ERR_WORKLOAD_API_NOT_READY (gRPC UNAVAILABLE): SDS
+// ends the stream with it and Envoy retries, rather than being told the caller has no identity.
+import { spindleError } from "../../common/errors.js";
 import type { Bundle } from "../../spiffe/bundle.js";
 import { parseSelector } from "../../spiffe/selector.js";
 import type { CallerBundles, SecretSource, TrustBundleMaterial, X509SvidMaterial } from "../../sds/contracts.js";
@@ -26,7 +29,10 @@ export function createSdsSecretSource(cache: IdentityCache): SecretSource {
     }
     return m;
   };
-  const identitiesOf = (selectors: readonly string[]) => cache.identitiesFor(selectors.map(parseSelector));
+  const identitiesOf = (selectors: readonly string[]) => {
+    if (!cache.ready) throw spindleError("ERR_WORKLOAD_API_NOT_READY", "the agent has not completed its first sync with the server yet; retry");
+    return cache.identitiesFor(selectors.map(parseSelector));
+  };
 
   return {
     svidsFor: (caller) => identitiesOf(caller.selectors).map(materialOf),

@@ -1,0 +1,107 @@
+// The agent's public socket before and after the first sync, driven the way Envoy drives SDS
+// (grpc-js, StreamSecrets and FetchSecrets): before the first sync every secret answers
+// UNAVAILABLE and the stream is ended, so Envoy retries; afterwards the same request is served.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { Registry } from "prom-client";
+import { grpcServiceDefinition } from "../common/grpc-service.js";
+import { createSilentLogger } from "../common/logger.js";
+import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
+import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
+import { createXdsMetrics } from "../sds/index.js";
+import { SECRET_TYPE_URL } from "../sds/type-urls.js";
+import { createTestServer } from "./cache/test-server.testing.js";
+import { startAgentSocket } from "./socket-services.js";
+import { createAgentHarness } from "./sync/test-harness.testing.js";
+import { createFixedAttestor } from "./workload-api/testing.js";
+
+const WEB = "spiffe://example.org/web";
+
+interface SdsClient extends grpc.Client {
+  streamSecrets(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  fetchSecrets(req: DiscoveryRequest, cb: (err: grpc.ServiceError | null, res?: DiscoveryResponse) => void): void;
+}
+
+const request = (name: string) => create(DiscoveryRequestSchema, { typeUrl: SECRET_TYPE_URL, node: { id: "web-sidecar", cluster: "web" }, resourceNames: [name] });
+
+/** Opens a StreamSecrets stream for `name`; resolves with the first response or the status that ended the stream. */
+function streamOnce(client: SdsClient, name: string): Promise<{ response?: DiscoveryResponse; status?: grpc.StatusObject }> {
+  return new Promise((resolve) => {
+    const call = client.streamSecrets();
+    let response: DiscoveryResponse | undefined;
+    call.on("data", (r: DiscoveryResponse) => {
+      response = r;
+      call.cancel();
+    });
+    call.on("error", () => undefined);
+    call.on("status", (status: grpc.StatusObject) => resolve(response !== undefined ? { response } : { status }));
+    call.write(request(name));
+  });
+}
+
+test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy retries); after it, the same request is served", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "spindle-agent-socket-"));
+  const server = await createTestServer();
+  server.putEntry({ id: "web", spiffeId: WEB });
+  const h = createAgentHarness(server);
+  const socketPath = join(dir, "api.sock");
+  const stop = await startAgentSocket({
+    socketPath,
+    cache: h.cache,
+    attestor: createFixedAttestor(["unix:uid:1000"]),
+    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
+    logger: createSilentLogger(),
+    clock: server.clock,
+  });
+  const Sds = grpc.makeGenericClientConstructor(grpcServiceDefinition(SecretDiscoveryService), "Sds");
+  const client = new Sds(`unix://${socketPath}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
+  t.after(async () => {
+    client.close();
+    await h.loop.stop();
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  assert.equal(h.cache.ready, false);
+  for (const name of ["default", WEB, "ROOTCA", "ALL", "spiffe://example.org"]) {
+    const before = await streamOnce(client, name);
+    assert.equal(before.response, undefined, `${name}: no secret before the first sync`);
+    assert.equal(before.status?.code, grpc.status.UNAVAILABLE, `${name}: ${before.status?.details}`);
+    assert.match(before.status!.details, /first sync/);
+  }
+  const fetched = await new Promise<grpc.ServiceError | null>((resolve) => client.fetchSecrets(request("default"), (err) => resolve(err)));
+  assert.equal(fetched?.code, grpc.status.UNAVAILABLE, "FetchSecrets too");
+
+  h.loop.start();
+  await h.settle();
+  assert.equal(h.cache.ready, true);
+  const after = await streamOnce(client, "default");
+  assert.equal(after.status, undefined, after.status?.details);
+  const secret = fromBinary(SecretSchema, after.response!.resources[0]!.value);
+  assert.equal(secret.name, "default");
+  assert.equal(secret.type.case, "tlsCertificate");
+
+  // After the first sync a caller without an identity is denied, not told to retry.
+  const other = await startAgentSocket({
+    socketPath: join(dir, "other.sock"),
+    cache: h.cache,
+    attestor: createFixedAttestor(["unix:uid:2"]),
+    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
+    logger: createSilentLogger(),
+    clock: server.clock,
+  });
+  const otherClient = new Sds(`unix://${join(dir, "other.sock")}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
+  try {
+    const denied = await streamOnce(otherClient, "default");
+    assert.equal(denied.status?.code, grpc.status.PERMISSION_DENIED, denied.status?.details);
+  } finally {
+    otherClient.close();
+    await other();
+  }
+});
