@@ -27,7 +27,7 @@ describe("interop with the official SPIFFE SDKs", { timeout: 900_000 }, () => {
 
   before(async () => {
     // Build and install first: a download failure fails the suite (never a skip).
-    sdk = await buildSdkPrograms();
+    sdk = await buildSdkPrograms("fake-source");
 
     dir = mkdtempSync(join(tmpdir(), "spindle-interop-"));
     source = new FakeIdentitySource();

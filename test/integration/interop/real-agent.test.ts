@@ -64,7 +64,7 @@ describe("interop: the official SDKs fetch from a real spindle agent", { timeout
     dir = mkdtempSync(join(tmpdir(), "spindle-interop-agent-"));
     // Other uids reach the public socket, the Go binary and the venv through this directory.
     chmodSync(dir, 0o755);
-    sdk = await shareWithOtherUids(await buildSdkPrograms(), dir);
+    sdk = await shareWithOtherUids(await buildSdkPrograms("real-agent"), dir);
 
     const port = await freePort();
     const serverAdmin = join(dir, "server-private", "admin.sock");

@@ -106,10 +106,14 @@ export function startLines(cmd: string, args: readonly string[], env: NodeJS.Pro
   };
 }
 
-/** Builds the Go program into go/bin and installs py-spiffe into python/bin/venv (both git-ignored). */
-export async function buildSdkPrograms(): Promise<SdkPrograms> {
-  const goBin = join(goDir, "bin", "interop");
-  const venv = join(pyDir, "bin", "venv");
+/**
+ * Builds the Go program into go/bin and installs py-spiffe into python/bin/venv (both git-ignored).
+ * `tag` names the outputs: test files run in parallel, and two builds into one binary or one venv
+ * race (ETXTBSY, half-installed packages); each file passes its own tag.
+ */
+export async function buildSdkPrograms(tag: string): Promise<SdkPrograms> {
+  const goBin = join(goDir, "bin", `interop-${tag}`);
+  const venv = join(pyDir, "bin", `venv-${tag}`);
   await mustRun("go", ["build", "-o", goBin, "."], { cwd: goDir, env: { GOFLAGS: "-mod=mod -buildvcs=false" }, timeoutMs: 600_000 });
   if (!existsSync(join(venv, "bin", "python"))) await mustRun("python3", ["-m", "venv", venv], { timeoutMs: 120_000 });
   await pipInstall(join(venv, "bin", "python"));
