@@ -27,7 +27,7 @@ describe("container from a cgroup path", () => {
     ["v1 docker, cgroupfs driver", `/docker/${ID}`, { containerId: ID }],
     ["v2 docker, systemd driver", `/system.slice/docker-${ID}.scope`, { containerId: ID }],
     ["v2 docker, systemd running inside the container", `/system.slice/docker-${ID}.scope/init.scope`, { containerId: ID }],
-    ["podman", `/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${ID}.scope`, { containerId: ID }],
+    ["rootful podman, systemd driver", `/machine.slice/libpod-${ID}.scope`, { containerId: ID }],
     ["docker in docker: the innermost container", `/docker/${ID2}/docker/${ID}`, { containerId: ID }],
     ["CRI-O conmon is not the container", `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UIDU}.slice/crio-conmon-${ID}.scope`, undefined],
     ["pod-level cgroup, no container", `/kubepods/burstable/pod${UID}`, undefined],
@@ -36,8 +36,40 @@ describe("container from a cgroup path", () => {
     ["the root cgroup", "/", undefined],
     ["a 63-hex name is no container id", `/docker/${ID.slice(1)}`, undefined],
     ["uppercase hex is no container id", `/docker/${ID.toUpperCase()}`, undefined],
-    ["a pod-like name outside kubepods gives no pod UID", `/custom/pod${UID}/${ID}`, { containerId: ID }],
+    ["v2 cgroupfs driver from a nested cgroup namespace", `/../../besteffort/pod${UID}/${ID}`, { containerId: ID, podUid: UID }],
+    ["a docker container from the agent's own container's cgroup namespace", `/../docker-${ID}.scope`, { containerId: ID }],
+    ["kind on systemd: a pod under a node container", `/system.slice/docker-${ID2}.scope/kubepods.slice/kubepods-pod${UIDU}.slice/cri-containerd-${ID}.scope`, { containerId: ID, podUid: UID }],
+    ["a cgroup made inside a pod container does not name another container", `/kubepods/pod${UID}/${ID}/docker/${ID2}`, { containerId: ID, podUid: UID }],
+    ["a pod-like name outside kubepods names nothing", `/custom/pod${UID}/${ID}`, undefined],
+    ["a bare id outside /docker names nothing", `/${ID}`, undefined],
+    ["a pod slice of another QoS class than its parent", `/kubepods.slice/kubepods-burstable.slice/kubepods-besteffort-pod${UIDU}.slice/crio-${ID}.scope`, undefined],
   ];
+  // A user with a delegated subtree (systemd user@.service, rootless podman/docker) can create any
+  // of these names below it; none may name a container, whatever the victim's real layout.
+  const delegated = [
+    "/user.slice/user-1000.slice/user@1000.service",
+    "/user.slice/user-1000.slice/user@1000.service/app.slice/evil.scope",
+    "/user.slice/user-1000.slice/session-3.scope",
+    "/system.slice/some.service",
+  ];
+  const victims = [
+    `/kubepods/burstable/pod${UID}/${ID}`,
+    `/kubepods/pod${UID}/${ID}`,
+    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UIDU}.slice/cri-containerd-${ID}.scope`,
+    `/kubepods-burstable-pod${UIDU}.slice/crio-${ID}.scope`,
+    `/docker/${ID}`,
+    `/docker-${ID}.scope`,
+    `/system.slice/docker-${ID}.scope`,
+    `/machine.slice/libpod-${ID}.scope`,
+    `/user.slice/libpod-${ID}.scope`,
+    `/docker/${ID2}/kubepods/pod${UID}/${ID}`,
+  ];
+  for (const base of delegated) {
+    for (const victim of victims) {
+      cases.push([`spoof: ${base}${victim}`, `${base}${victim}`, undefined]);
+      cases.push([`spoof from a nested namespace: /../..${base}${victim}`, `/../..${base}${victim}`, undefined]);
+    }
+  }
   for (const [name, path, want] of cases) {
     it(name, () => assert.deepEqual(containerFromCgroupPath(path), want));
   }
@@ -59,6 +91,11 @@ describe("container from a cgroup file", () => {
   it("hybrid v1 + v2 and a plain v2 file", () => {
     assert.deepEqual(containerFromCgroupFile(`5:devices:/docker/${ID}\n0::/system.slice/docker-${ID}.scope\n`), { containerId: ID });
     assert.deepEqual(containerFromCgroupFile(`0::/kubepods.slice/kubepods-pod${UIDU}.slice/cri-containerd-${ID}.scope\n`), { containerId: ID, podUid: UID });
+  });
+
+  it("a process in a user-made kubepods tree (v1 and v2 lines) is in no container", () => {
+    const text = `12:memory:/user.slice/user-1000.slice/user@1000.service/kubepods/pod${UID}/${ID2}\n0::/user.slice/user-1000.slice/user@1000.service/kubepods.slice/kubepods-pod${UIDU}.slice/cri-containerd-${ID2}.scope\n`;
+    assert.equal(containerFromCgroupFile(text), undefined);
   });
 
   it("a host process: nothing, not an error", () => {

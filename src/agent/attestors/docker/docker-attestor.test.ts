@@ -1,19 +1,22 @@
 // The docker attestor against a fake Docker Engine API (a real HTTP server on a temp Unix socket)
 // and a fake procfs giving each test pid a cgroup.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { SpindleError } from "../../../common/errors.js";
-import { createSilentLogger } from "../../../common/logger.js";
+import { createLogger, createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
 import { createDockerAttestor, parseDockerAttestorConfig } from "./index.js";
 
 const logger = createSilentLogger();
 const ID = "4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d";
 const UNKNOWN = "f".repeat(64);
+const CONTAINER_NS = "pid:[4026532001]";
+const HOST_NS = "pid:[4026531836]";
+const MAIN_PID = 500;
 const IMAGE = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 describe("docker workload attestor", () => {
@@ -23,11 +26,18 @@ describe("docker workload attestor", () => {
   let server: http.Server;
   const paths: string[] = [];
   let status = 200;
+  let statePid = MAIN_PID;
 
   function addPid(pid: number, cgroup: string) {
     mkdirSync(join(proc, String(pid)), { recursive: true });
     writeFileSync(join(proc, String(pid), "stat"), `${pid} (app) S ${Array.from({ length: 18 }, () => "0").join(" ")} 6000 0\n`);
     writeFileSync(join(proc, String(pid), "cgroup"), cgroup);
+  }
+  /** /proc/<pid>/ns/pid: a symlink whose target names the namespace, as in procfs. */
+  function setPidNamespace(pid: number, ns: string) {
+    mkdirSync(join(proc, String(pid), "ns"), { recursive: true });
+    rmSync(join(proc, String(pid), "ns", "pid"), { force: true });
+    symlinkSync(ns, join(proc, String(pid), "ns", "pid"));
   }
   const attestorWith = (config: Record<string, unknown> = {}) => createDockerAttestor({ logger, procRoot: proc, config: { socket_path: socketPath, ...config } });
 
@@ -40,6 +50,12 @@ describe("docker workload attestor", () => {
     addPid(12, `12:memory:/docker/${ID}\n11:cpu,cpuacct:/docker/${ID}\n`);
     addPid(13, "0::/user.slice/user-1000.slice/session-1.scope\n");
     addPid(14, `0::/system.slice/docker-${UNKNOWN}.scope\n`);
+    // 15 joined a cgroup named after the container but runs in the host's pid namespace.
+    addPid(15, `0::/system.slice/docker-${ID}.scope\n`);
+    setPidNamespace(15, HOST_NS);
+    setPidNamespace(11, CONTAINER_NS);
+    mkdirSync(join(proc, String(MAIN_PID)));
+    setPidNamespace(MAIN_PID, CONTAINER_NS);
     socketPath = join(dir, "docker.sock");
     server = http.createServer((req, res) => {
       paths.push(req.url ?? "");
@@ -59,6 +75,7 @@ describe("docker workload attestor", () => {
           Id: ID,
           Image: IMAGE,
           Name: "/web",
+          State: { Running: statePid !== 0, Pid: statePid },
           Config: {
             Image: "nginx:1.27",
             Labels: { "com.example.team": "payments", "com.docker.compose.service": "web" },
@@ -76,6 +93,7 @@ describe("docker workload attestor", () => {
   beforeEach(() => {
     paths.length = 0;
     status = 200;
+    statePid = MAIN_PID;
   });
 
   it("labels and image id; environment variables only when opted in", async () => {
@@ -109,11 +127,37 @@ describe("docker workload attestor", () => {
       config: { socket_path: socketPath },
       inspect: async (id) => {
         writeFileSync(join(proc, "11", "stat"), `11 (other) S ${Array.from({ length: 18 }, () => "0").join(" ")} 7000 0\n`);
-        return { id, imageId: IMAGE, labels: {}, env: [] };
+        return { id, imageId: IMAGE, labels: {}, env: [], pid: 0 };
       },
     });
     await assert.rejects(attestor.attest(11), (e) => SpindleError.is(e, "ERR_WORKLOAD_ATTESTATION") && /reused/.test(e.message));
     addPid(11, `0::/system.slice/docker-${ID}.scope\n`);
+  });
+
+  it("a caller outside the container's pid namespace gets no docker selectors, and a warning", async () => {
+    const lines: string[] = [];
+    const attestor = createDockerAttestor({ logger: createLogger({ level: "debug", destination: { write: (l: string) => void lines.push(l) } }), procRoot: proc, config: { socket_path: socketPath } });
+    assert.deepEqual(await attestor.attest(15), []);
+    const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["level"] === "warn");
+    assert.ok(warning !== undefined, lines.join(""));
+    assert.deepEqual([warning["pid"], warning["containerPid"], warning["pidNamespace"], warning["containerPidNamespace"]], [15, MAIN_PID, HOST_NS, CONTAINER_NS]);
+    // The same caller in the container's namespace is attested.
+    setPidNamespace(15, CONTAINER_NS);
+    try {
+      assert.ok((await attestor.attest(15)).map(formatSelector).includes(`docker:image_id:${IMAGE}`));
+    } finally {
+      setPidNamespace(15, HOST_NS);
+    }
+  });
+
+  it("the pid namespace check is skipped when it cannot be made: State.Pid 0, links not readable", async () => {
+    // 12 has no ns links in the fake procfs (as when the agent may not read them).
+    assert.ok((await attestorWith().attest(12)).map(formatSelector).includes(`docker:image_id:${IMAGE}`));
+    statePid = 0;
+    assert.ok((await attestorWith().attest(15)).map(formatSelector).includes(`docker:image_id:${IMAGE}`));
+    // The main process is not visible from here (another pid namespace, or it exited).
+    statePid = 4242;
+    assert.ok((await attestorWith().attest(15)).map(formatSelector).includes(`docker:image_id:${IMAGE}`));
   });
 
   it("config: defaults and every problem at once", () => {

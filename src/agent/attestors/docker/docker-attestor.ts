@@ -2,6 +2,10 @@
 // the Docker Engine API, and selectors from its labels, image ID and the opted-in environment
 // variables (docs/workload-attestors.md). A process outside a container, or in a container this
 // Docker daemon does not manage, gets no docker selectors; an unreachable daemon fails attestation.
+// The cgroup only says where the process was put; the container's pid namespace says it really
+// runs in the container (a privileged container can make cgroups named after others below its own).
+import { readlink } from "node:fs/promises";
+import { join } from "node:path";
 import type { Clock } from "../../../common/clock.js";
 import { systemClock } from "../../../common/clock.js";
 import type { Logger } from "../../../common/logger.js";
@@ -20,6 +24,17 @@ export interface DockerAttestorOptions {
   procRoot?: string;
   /** Replaces the Docker Engine API client (default: built from the config). */
   inspect?: InspectContainer;
+}
+
+/** The `pid:[inode]` link of a process's pid namespace, or undefined when it cannot be read. */
+async function pidNamespaceOf(procRoot: string, pid: number): Promise<string | undefined> {
+  try {
+    return await readlink(join(procRoot, String(pid), "ns", "pid"));
+  } catch {
+    // Exited (confirm() reports that), not visible from this pid namespace, or not permitted
+    // (reading another user's ns links needs root or CAP_SYS_PTRACE).
+    return undefined;
+  }
 }
 
 function isParsed(c: unknown): c is DockerAttestorConfig {
@@ -64,7 +79,20 @@ export function createDockerAttestor(options: DockerAttestorOptions): WorkloadAt
         log.debug({ pid, containerId: proc.container.containerId }, "container unknown to the Docker daemon; no docker selectors");
         return [];
       }
+      // State.Pid is 0 for a container that is not running; its pid namespace is then unknown.
+      const [caller, main] = container.pid > 0 ? await Promise.all([pidNamespaceOf(procRoot, pid), pidNamespaceOf(procRoot, container.pid)]) : [undefined, undefined];
+      // After the namespace reads, so a pid reused meanwhile fails as such rather than as a mismatch.
       await proc.confirm();
+      if (caller !== undefined && main !== undefined && caller !== main) {
+        log.warn(
+          { pid, containerId: container.id, containerPid: container.pid, pidNamespace: caller, containerPidNamespace: main },
+          "the caller's cgroup names a container whose pid namespace it is not in; no docker selectors",
+        );
+        return [];
+      }
+      if (container.pid > 0 && (caller === undefined || main === undefined)) {
+        log.debug({ pid, containerId: container.id, containerPid: container.pid }, "pid namespaces not readable; the cgroup alone places the caller in the container");
+      }
       return dockerSelectorsOf(container, config.envVars);
     },
   };

@@ -12,6 +12,8 @@ export interface DockerContainer {
   readonly labels: Readonly<Record<string, string>>;
   /** `NAME=value` entries of the container's configured environment. */
   readonly env: readonly string[];
+  /** `State.Pid`: the main process, as the daemon's pid namespace sees it; 0 when not running. */
+  readonly pid: number;
 }
 
 /** undefined: the daemon does not know the container (404), e.g. a containerd-managed pod. */
@@ -57,6 +59,8 @@ export function createDockerClient(config: DockerAttestorConfig): InspectContain
     const rawLabels = cfg["Labels"];
     if (typeof rawLabels === "object" && rawLabels !== null) for (const [k, v] of Object.entries(rawLabels)) if (typeof v === "string") labels[k] = v;
     const env = Array.isArray(cfg["Env"]) ? cfg["Env"].filter((e): e is string => typeof e === "string") : [];
-    return { id: typeof doc["Id"] === "string" ? doc["Id"] : id, imageId: typeof doc["Image"] === "string" ? doc["Image"] : "", labels, env };
+    const state = (typeof doc["State"] === "object" && doc["State"] !== null ? doc["State"] : {}) as Record<string, unknown>;
+    const pid = Number.isSafeInteger(state["Pid"]) && (state["Pid"] as number) > 0 ? (state["Pid"] as number) : 0;
+    return { id: typeof doc["Id"] === "string" ? doc["Id"] : id, imageId: typeof doc["Image"] === "string" ? doc["Image"] : "", labels, env, pid };
   };
 }
