@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { createFakeClock } from "../../../common/clock.js";
 import { SpindleError } from "../../../common/errors.js";
 import { createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
@@ -156,11 +157,14 @@ describe("k8s workload attestor", () => {
   });
 
   it("refetches after the TTL", async () => {
-    const attestor = attestorWith({ pod_cache_ttl_ms: 50 });
+    // A fake clock: the TLS handshake and the kubelet's answer take real time, which must not count.
+    const clock = createFakeClock(Date.now());
+    const attestor = createK8sAttestor({ logger, clock, procRoot: proc, config: { kubelet_url: url, kubelet_ca_path: join(dir, "ca.pem"), token_path: join(dir, "token"), pod_cache_ttl_ms: 50 } });
     await attestor.attest(101);
+    clock.advance(49);
     await attestor.attest(101);
     assert.equal(requests.length, 1);
-    await new Promise((r) => setTimeout(r, 80));
+    clock.advance(1);
     await attestor.attest(101);
     assert.equal(requests.length, 2);
   });
