@@ -4,10 +4,12 @@
 // grpc-js with `createConnectionInjector`. Handlers recover the credentials from the tag through
 // `call.getPeer()` (or `getConnectionInfo().remoteAddress` in an interceptor).
 import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import type http2 from "node:http2";
 import net from "node:net";
 import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { spindleError } from "./errors.js";
+import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
 import type { Logger } from "./logger.js";
 import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
 
@@ -50,6 +52,22 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
   let nextConnection = 1;
+  // Node's HTTP/2 wraps the injected Duplex in an internal socket (JSStreamSocket) whose
+  // remoteAddress comes from its `_peername`; grpc-js reports that as the call's peer. We set it to
+  // the connection's tag when the session is created, before grpc-js's own session listener runs.
+  const tags = new WeakMap<object, string>();
+  for (const http2Server of injectorServers(grpcServer)) {
+    http2Server.prependListener("session", (session: http2.ServerHttp2Session) => {
+      const socket = session.socket as unknown as { stream?: object; _peername?: { address: string } };
+      const tag = socket.stream === undefined ? undefined : tags.get(socket.stream);
+      if (tag === undefined) {
+        logger.warn("closing an HTTP/2 session whose connection has no peer tag");
+        session.destroy();
+        return;
+      }
+      socket._peername = { address: tag };
+    });
+  }
 
   const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
     let creds: PeerCredentials;
@@ -63,10 +81,15 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     const tag = `${TAG_PREFIX}${nextConnection++}`;
     peers.set(tag, creds);
     socket.once("close", () => peers.delete(tag));
-    // Unix sockets have no remoteAddress; grpc-js reports this own property as the call's peer.
-    Object.defineProperty(socket, "remoteAddress", { value: tag, configurable: true });
+    // grpc-java sends the socket path as :authority, which nghttp2 refuses; the client's bytes go
+    // through a rewrite to `localhost` (h2-authority-rewrite.ts) before grpc-js sees them.
+    const connection = wrapWithAuthorityRewrite(socket, {
+      onRewrite: (authority) => logger.debug({ connection: tag, authority }, "rewriting a :authority nghttp2 would reject"),
+    });
+    connection.on("error", (err) => logger.warn({ err, connection: tag }, "closing a connection"));
+    tags.set(connection, tag);
     logger.debug({ peer: creds, connection: tag }, "accepted connection");
-    injector.injectConnection(socket);
+    injector.injectConnection(connection);
   });
   netServer.on("error", (err) => logger.error({ err, socketPath }, "socket server error"));
 
@@ -112,6 +135,14 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
       await rm(socketPath, { force: true });
     },
   };
+}
+
+// grpc-js keeps the HTTP/2 server behind a connection injector in a private map; this server never
+// binds a port, so every entry is an injector's.
+function injectorServers(server: grpc.Server): http2.Http2Server[] {
+  const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) throw new Error("grpc-js no longer exposes its HTTP/2 servers (http2Servers)");
+  return [...servers.keys()];
 }
 
 // A socket file left by a crashed agent blocks bind(). A socket someone still listens on, or a

@@ -4,12 +4,11 @@
 // java/ is built with Maven once per run (artifacts from Maven Central into ~/.m2); a failed
 // download or build fails the suite.
 //
-// Known incompatibility (README.md): over a Unix socket grpc-java sends the socket's path as
-// `:authority`, and Node's HTTP/2 (nghttp2) resets every such stream with PROTOCOL_ERROR. The
-// Workload API semantics are therefore checked with java-spiffe dialing `tcp://127.0.0.1:<port>`, a
-// loopback relay in this test that copies bytes to and from the agent's Unix socket (the relay is
-// this process, so SO_PEERCRED names it; the fixed attestor ignores who calls). The direct
-// `unix://` case is kept as a `todo` test that runs and reports until the server accepts it.
+// Over a Unix socket grpc-java sends the socket's path as `:authority`, which Node's HTTP/2
+// (nghttp2) refuses; the agent rewrites it (src/common/h2-authority-rewrite.ts), and the `unix://`
+// case checks that. The other cases dial `tcp://127.0.0.1:<port>`, a loopback relay in this test
+// that copies bytes to and from the agent's Unix socket (the relay is this process, so SO_PEERCRED
+// names it; the fixed attestor ignores who calls).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -182,20 +181,27 @@ describe("interop with java-spiffe", { timeout: 1_000_000 }, () => {
     assert.equal(jwt?.["remote_sub"], SERVICE_LATE);
   });
 
-  it(
-    "java-spiffe over the Unix socket itself (unix://)",
-    { todo: "grpc-java sends the socket path as :authority and Node's HTTP/2 resets the stream (PROTOCOL_ERROR); see README.md" },
-    async () => {
-      const source = new FakeIdentitySource();
-      source.grant("test:svc:unix", SERVICE_A);
-      const api = await startWorkloadApi({ source, attestor: createFixedAttestor(["test:svc:unix"]), dir: join(dir, "unix") });
-      apis.push(api);
-      const r = await runJava(`unix://${api.socketPath}`, "unix-aud");
-      assert.equal(r.code, 0, `java-interop over unix:// failed (exit ${r.code}):\n${r.stderr.split("\n").filter((l) => /Exception|java-interop/.test(l)).slice(0, 4).join("\n")}`);
-      const [x509, jwt] = jsonLines(r.stdout);
-      assert.equal(x509?.["spiffe_id"], SERVICE_A);
-      assert.equal(x509["chain_verified_to_bundle"], true);
-      assert.equal(jwt?.["remote_sub"], SERVICE_A);
-    },
-  );
+  it("java-spiffe over the Unix socket itself (unix://): the socket path sent as :authority is rewritten", async () => {
+    const source = new FakeIdentitySource();
+    source.grant("test:svc:unix", SERVICE_A);
+    let rewrites = 0;
+    const logger = createLogger({
+      level: "debug",
+      destination: {
+        write(line: string) {
+          if (line.includes("rewriting a :authority nghttp2 would reject")) rewrites++;
+        },
+      },
+    });
+    const api = await startWorkloadApi({ source, attestor: createFixedAttestor(["test:svc:unix"]), dir: join(dir, "unix"), logger });
+    apis.push(api);
+    const r = await runJava(`unix://${api.socketPath}`, "unix-aud");
+    assert.equal(r.code, 0, `java-interop over unix:// failed (exit ${r.code}):\n${r.stderr.split("\n").filter((l) => /Exception|java-interop/.test(l)).slice(0, 4).join("\n")}`);
+    const [x509, jwt] = jsonLines(r.stdout);
+    assert.equal(x509?.["spiffe_id"], SERVICE_A);
+    assert.equal(x509["chain_verified_to_bundle"], true);
+    assert.equal(x509["key_matches_leaf"], true);
+    assert.equal(jwt?.["remote_sub"], SERVICE_A);
+    assert.ok(rewrites >= 1, "the agent never saw the path-like :authority, so this case did not test the rewrite");
+  });
 });
