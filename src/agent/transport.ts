@@ -8,7 +8,7 @@ import type { Logger } from "../common/logger.js";
 import type { ServerClient } from "./cache/server-client.js";
 import type { WorkloadKeyType } from "./cache/workload-key.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";
-import { attestAgent, createAgentServerClient, createServerConnection, type AttestationResult } from "./server-client/index.js";
+import { attestAgent, createAgentServerClient, createServerConnection, isTransientServerAnswer, retryAfterMs, type AttestationResult } from "./server-client/index.js";
 import type { AgentSvid } from "./sync/agent-svid.js";
 
 export interface AgentTransport {
@@ -55,8 +55,11 @@ export function createAgentApiTransport(o: AgentApiTransportOptions): AgentTrans
 }
 
 /**
- * First attestation: retried with backoff (1 s doubling to 60 s, +-20%) while no server answers;
- * a refusal is fatal (ERR_AGENT_START). `onWait` registers a canceller so stop() ends a wait.
+ * First attestation: retried with backoff (1 s doubling to 60 s, +-20%) while no server answers
+ * or the servers answer transiently (Unavailable, ResourceExhausted: isTransientServerAnswer),
+ * waiting at least the server's retry-after hint; every retry is logged with its reason. A
+ * definitive refusal is fatal (ERR_AGENT_START). `onWait` registers a canceller so stop() ends a
+ * wait; a stop during the wait rejects with ERR_AGENT_START.
  */
 export async function attestUntilAnswered(
   transport: AgentTransport,
@@ -64,18 +67,22 @@ export async function attestUntilAnswered(
 ): Promise<AttestationResult> {
   const logger = o.logger.child({ component: "agent" });
   const backoff = createBackoff({ initialMs: 1_000, maxMs: 60_000, jitter: 0.2 });
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     try {
       const r = await transport.attest();
       logger.info({ agentId: r.svid.spiffeId, attestor: o.attestor, selectors: r.selectors, canReattest: r.canReattest }, "node attested");
       return r;
     } catch (err) {
       const e = SpindleError.from(err);
-      if (e.code !== "ERR_AGENT_SERVER_UNREACHABLE") throw spindleError("ERR_AGENT_START", `the server refused node attestation (${e.code}): ${e.message}`, { cause: e });
-      const delay = backoff.next();
-      if (attempt === 0) logger.warn({ code: e.code, reason: e.message, retryInMs: delay }, "server unreachable for node attestation; retrying with backoff");
-      else logger.debug({ reason: e.message, retryInMs: delay }, "server still unreachable");
-      if (o.stopping()) throw e;
+      if (o.stopping()) throw spindleError("ERR_AGENT_START", "stopped before the node was attested", { cause: e });
+      const unreachable = e.code === "ERR_AGENT_SERVER_UNREACHABLE";
+      if (!unreachable && !isTransientServerAnswer(e)) throw spindleError("ERR_AGENT_START", `the server refused node attestation (${e.code}): ${e.message}`, { cause: e });
+      const hint = retryAfterMs(e);
+      const delay = Math.max(backoff.next(), hint ?? 0);
+      logger.warn(
+        { code: e.code, reason: e.message, attempt, retryInMs: delay, ...(hint !== undefined ? { retryAfterMs: hint } : {}) },
+        unreachable ? "no server reachable for node attestation; retrying" : "the server cannot attest the node right now; retrying",
+      );
       await new Promise<void>((resolve) => {
         const cancel = o.clock.setTimeout(resolve, delay);
         o.onWait(() => {
