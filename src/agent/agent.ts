@@ -2,7 +2,9 @@
 // agent SVID manager -> identity cache fed by the sync loop -> ONE public Unix socket serving the
 // SPIFFE Workload API, Envoy SDS, ECDS (compiled authz policy, optional) and gRPC health; plus
 // /live /ready /metrics over HTTP and a private admin socket. start() either brings everything up
-// or tears down what it started and rejects with the reason; stop() is clean and idempotent.
+// or tears down what it started and rejects with the reason; stop() is clean and idempotent. A
+// stop() while start() is still running makes start() tear down and reject with ERR_AGENT_START,
+// and stop() resolves only once nothing is left running.
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Clock } from "../common/clock.js";
 import { SpindleError, spindleError } from "../common/errors.js";
@@ -65,7 +67,9 @@ export interface AgentStatus {
 }
 
 export interface Agent {
+  /** Rejects with the reason when something cannot start, or with ERR_AGENT_START when stop() came first. */
   start(): Promise<void>;
+  /** Stops everything, including a start() in progress; resolves when nothing is left running. */
   stop(): Promise<void>;
   status(): AgentStatus;
   /** Bound /live /ready /metrics address (after start). */
@@ -87,11 +91,20 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
   let agentSvid: AgentSvidManager | undefined;
   let http: AgentHttp | undefined;
   let stopping = false;
+  let starting: Promise<void> | undefined;
   let readyResolve!: () => void;
   const readyPromise = new Promise<void>((r) => (readyResolve = r));
 
   async function stop(): Promise<void> {
     stopping = true;
+    await runCleanups();
+    // A start() in progress notices `stopping` after its current await, pushes what that await
+    // started and rejects; its own teardown then runs what it pushed. Wait for it, then sweep.
+    await starting?.catch(() => undefined);
+    await runCleanups();
+  }
+
+  async function runCleanups(): Promise<void> {
     while (cleanups.length > 0) {
       const fn = cleanups.pop()!;
       try {
@@ -102,16 +115,26 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
     }
   }
 
-  async function start(): Promise<void> {
-    try {
-      await startAll();
-    } catch (err) {
-      await stop();
-      throw err instanceof SpindleError ? err : spindleError("ERR_AGENT_START", `agent failed to start: ${(err as Error).message}`, { cause: err });
-    }
+  function start(): Promise<void> {
+    const p = (async () => {
+      try {
+        await startAll();
+      } catch (err) {
+        await runCleanups();
+        throw err instanceof SpindleError ? err : spindleError("ERR_AGENT_START", `agent failed to start: ${(err as Error).message}`, { cause: err });
+      }
+    })();
+    starting = p;
+    return p;
+  }
+
+  /** After every await in startAll (once what it started has a cleanup): stop() came meanwhile. */
+  function checkNotStopping(phase: string): void {
+    if (stopping) throw spindleError("ERR_AGENT_START", `the agent was stopped while starting (${phase})`);
   }
 
   async function startAll(): Promise<void> {
+    checkNotStopping("before start");
     const state = createAgentStateStore({ dir: options.dataDir, logger: options.logger });
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: "spindle_agent_process_" });
@@ -202,11 +225,13 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         clock,
       }),
     );
+    checkNotStopping("public socket");
 
     if (options.healthAddress !== undefined) {
       const h = await startAgentHttp({ ...options.healthAddress, registry, logger, ready: () => readiness() });
       http = h;
       cleanups.push(() => h.close());
+      checkNotStopping("health endpoints");
     }
     if (options.adminSocketPath !== undefined) {
       const admin = await startAgentAdminServer({
@@ -225,6 +250,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         },
       });
       cleanups.push(() => admin.close());
+      checkNotStopping("admin socket");
     }
 
     const saved = state.loadSvid(options.trustDomain, clock.now());
@@ -239,6 +265,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         stopping: () => stopping,
         onWait: (cancel) => cleanups.push(cancel),
       });
+      checkNotStopping("node attestation");
       initial = r.svid;
       transport.setTrust(r.bundle.x509Authorities);
       state.saveBundle(r.bundle.x509Authorities);
