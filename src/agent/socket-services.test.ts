@@ -1,13 +1,17 @@
 // The agent's public socket before and after the first sync, driven the way Envoy drives SDS
 // (grpc-js, StreamSecrets and FetchSecrets): before the first sync every secret answers
 // UNAVAILABLE and the stream is ended, so Envoy retries; afterwards the same request is served.
+// ECDS likewise, and its per-Envoy filters follow the Envoy's identity as syncs change it.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toJson } from "@bufbuild/protobuf";
+import { TypedExtensionConfigSchema } from "../gen/envoy/config/core/v3/extension_pb.js";
+import { RBACSchema } from "../gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
+import { ExtensionConfigDiscoveryService } from "../gen/envoy/service/extension/v3/config_discovery_pb.js";
 import { Registry } from "prom-client";
 import { grpcServiceDefinition } from "../common/grpc-service.js";
 import { createSilentLogger } from "../common/logger.js";
@@ -15,7 +19,7 @@ import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/s
 import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { createXdsMetrics } from "../sds/index.js";
-import { SECRET_TYPE_URL } from "../sds/type-urls.js";
+import { SECRET_TYPE_URL, TYPED_EXTENSION_CONFIG_TYPE_URL } from "../sds/type-urls.js";
 import { createTestServer } from "./cache/test-server.testing.js";
 import { startAgentSocket } from "./socket-services.js";
 import { createAgentHarness } from "./sync/test-harness.testing.js";
@@ -104,4 +108,80 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
     otherClient.close();
     await other();
   }
+});
+
+interface EcdsClient extends grpc.Client {
+  streamExtensionConfigs(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+}
+
+test("ECDS: Unavailable before the first sync; after it, an Envoy's filters follow its identity as syncs change it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "spindle-agent-socket-"));
+  const policyPath = join(dir, "policy.yaml");
+  writeFileSync(policyPath, `version: 1\nservices:\n  ${WEB}:\n    allow:\n      - from: [spiffe://example.org/frontend]\n`);
+  const server = await createTestServer();
+  const h = createAgentHarness(server);
+  const socketPath = join(dir, "api.sock");
+  const stop = await startAgentSocket({
+    socketPath,
+    cache: h.cache,
+    attestor: createFixedAttestor(["unix:uid:1000"]),
+    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
+    logger: createSilentLogger(),
+    clock: server.clock,
+    authzPolicyPath: policyPath,
+  });
+  const Ecds = grpc.makeGenericClientConstructor(grpcServiceDefinition(ExtensionConfigDiscoveryService), "Ecds");
+  const client = new Ecds(`unix://${socketPath}`, grpc.credentials.createInsecure()) as unknown as EcdsClient;
+  t.after(async () => {
+    client.close();
+    await h.loop.stop();
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const ask = (call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>, nonce = "") =>
+    call.write(create(DiscoveryRequestSchema, { typeUrl: TYPED_EXTENSION_CONFIG_TYPE_URL, node: { id: "web-sidecar" }, resourceNames: ["spindle.authz.allow"], responseNonce: nonce }));
+  /** The principals of the ALLOW filter in a response, as JSON text (empty policies: deny-all). */
+  const policiesOf = (r: DiscoveryResponse) => {
+    const tec = fromBinary(TypedExtensionConfigSchema, r.resources[0]!.value);
+    return JSON.stringify(toJson(RBACSchema, fromBinary(RBACSchema, tec.typedConfig!.value)));
+  };
+
+  const early = await new Promise<grpc.StatusObject>((resolve) => {
+    const call = client.streamExtensionConfigs();
+    call.on("data", () => undefined);
+    call.on("error", () => undefined);
+    call.on("status", resolve);
+    ask(call);
+  });
+  assert.equal(early.code, grpc.status.UNAVAILABLE, early.details);
+  assert.match(early.details, /first sync/);
+
+  // Synced, but no entry for this Envoy yet: it is no service, so it gets the deny-all ALLOW filter.
+  h.loop.start();
+  await h.settle();
+  const call = client.streamExtensionConfigs();
+  const responses: DiscoveryResponse[] = [];
+  let wake: (() => void) | undefined;
+  call.on("data", (r: DiscoveryResponse) => {
+    responses.push(r);
+    ask(call, r.nonce);
+    wake?.();
+  });
+  call.on("error", () => undefined);
+  const next = (n: number) =>
+    new Promise<DiscoveryResponse>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ECDS response #${n}`)), 5000);
+      const check = () => responses.length >= n && (clearTimeout(timer), (wake = undefined), resolve(responses[n - 1]!));
+      wake = check;
+      check();
+    });
+  ask(call);
+  const first = await next(1);
+  assert.ok(!policiesOf(first).includes("frontend"), `before its entry the Envoy is denied everything: ${policiesOf(first)}`);
+
+  // Its entry arrives with a sync: the open stream is pushed the web service's filter.
+  server.putEntry({ id: "web", spiffeId: WEB });
+  await h.advance(6000);
+  const second = await next(2);
+  assert.match(policiesOf(second), /spiffe:\/\/example\.org\/frontend/);
 });

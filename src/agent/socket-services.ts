@@ -3,6 +3,7 @@
 // one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
 import type { Clock } from "../common/clock.js";
 import { createGrpcSocketServer } from "../common/grpc-socket-server.js";
+import { spindleError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { createEcdsService, createSdsService, type SecretAliases, type XdsMetrics } from "../sds/index.js";
 import { parseSelector } from "../spiffe/selector.js";
@@ -55,11 +56,17 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
         path: o.authzPolicyPath,
         logger,
         filter: o.authzFilter ?? "http",
-        // An Envoy's service is its default (first) SPIFFE ID.
-        serviceFor: (caller) => cache.identitiesFor(caller.selectors.map(parseSelector))[0]?.spiffeId,
+        // An Envoy's service is its default (first) SPIFFE ID. Before the first sync that is not
+        // known: the stream ends Unavailable and Envoy retries, keeping its fail-closed default.
+        serviceFor: (caller) => {
+          if (!cache.ready) throw spindleError("ERR_WORKLOAD_API_NOT_READY", "the agent has not completed its first sync with the server yet; retry");
+          return cache.identitiesFor(caller.selectors.map(parseSelector))[0]?.spiffeId;
+        },
       });
       await policy.start();
       cleanups.push(() => policy.close());
+      // A sync can change which service an Envoy is (a new or removed entry for it).
+      cleanups.push(cache.onChange(() => policy.callersChanged()));
       const ecds = createEcdsService({ source: policy, attestor: callerAttestor, logger, metrics: o.xdsMetrics, peerCredentials });
       socket.addService(ecds.definition, ecds.implementation);
       cleanups.push(() => ecds.close());

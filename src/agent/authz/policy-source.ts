@@ -51,6 +51,11 @@ export interface PolicySource extends ExtensionConfigSource {
   readonly generation: number;
   /** Starts watching the file; the first load must succeed or start() rejects with the problems. */
   start(): Promise<void>;
+  /**
+   * The callers' identities changed (an agent sync): streams on the generic names re-resolve which
+   * service they are, and get a push only if that changes what they are served.
+   */
+  callersChanged(): void;
   close(): void;
 }
 
@@ -166,6 +171,9 @@ export function createPolicySource(options: PolicySourceOptions): PolicySource {
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    callersChanged() {
+      for (const l of listeners) l(NAMES);
     },
   };
 }
