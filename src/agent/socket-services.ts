@@ -65,7 +65,8 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
       });
       await policy.start();
       cleanups.push(() => policy.close());
-      // A sync can change which service an Envoy is (a new or removed entry for it).
+      // A sync can change which service an Envoy is: a new entry counts once its SVID exists, so
+      // every cache change (entries and SVIDs; empty ones are never emitted) re-resolves.
       cleanups.push(cache.onChange(() => policy.callersChanged()));
       const ecds = createEcdsService({ source: policy, attestor: callerAttestor, logger, metrics: o.xdsMetrics, peerCredentials });
       socket.addService(ecds.definition, ecds.implementation);
