@@ -13,7 +13,7 @@ import { agentClient, attest } from "../../src/ca/agentapi/test-harness.testing.
 import type { AgentService } from "../../src/gen/spindle/agent/v1/agent_pb.js";
 import { runCli as runCliInProcess } from "../../src/cli/program.js";
 import { runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
-import { freePort } from "./helpers/postgres.js";
+import { freePort } from "./helpers/ports.js";
 
 const TD = "example.org";
 const dir = mkdtempSync(join(tmpdir(), "spindle-agent-admin-cli-"));

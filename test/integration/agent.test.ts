@@ -6,9 +6,8 @@
 // SVID while the server is down, and a restarted agent resumes with its saved SVID (the join token
 // is single-use).
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -17,6 +16,8 @@ import { pemToDers } from "../../src/common/pem.js";
 import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid } from "../../src/spiffe/index.js";
 import { BIN, runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
 import { ackSotw, createSdsClient, decodeSecret, eventually, subscribeSotw } from "./sds-fixtures.js";
+import { freePort } from "./helpers/ports.js";
+import { startAgentProcess, type AgentProcess } from "./helpers/agent-process.js";
 
 const TD = "example.org";
 const dir = mkdtempSync(join(tmpdir(), "spindle-agent-it-"));
@@ -38,49 +39,7 @@ let bundlePem: string;
 let agentId: string;
 let token: string;
 
-interface AgentProcess {
-  child: ChildProcess;
-  output(): string;
-  healthPort: number;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startAgent(args: readonly string[], timeoutMs = 60_000): Promise<AgentProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "agent", "run", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`agent did not start within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /spindle agent: attested as .*health http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, output: () => out, healthPort: Number(m[1]), stop: async (signal = "SIGTERM") => (child.exitCode === null && child.kill(signal), exited) });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited with ${code} before it started:\n${out}`));
-    });
-  });
-}
 
 const agentArgs = () => [
   "--config",
@@ -143,7 +102,7 @@ before(async () => {
       "node_attestor: {join_token: {token: placeholder-token-000000}}",
     ].join("\n"),
   );
-  agent = await startAgent(agentArgs());
+  agent = await startAgentProcess(agentArgs());
   await eventually(() => ready(agent.healthPort), 30_000);
 });
 
@@ -282,7 +241,7 @@ test("server down: cached SVIDs are still served; restarted agent resumes with i
   server = await startServer();
   assert.equal(await agent.stop("SIGINT"), 0, "SIGINT stops the agent cleanly");
   // The join token was consumed; the restart must use the saved agent SVID, not attest again.
-  agent = await startAgent(agentArgs());
+  agent = await startAgentProcess(agentArgs());
   await eventually(() => /using the saved agent SVID/.test(agent.output()), 10_000);
   await eventually(() => ready(agent.healthPort), 30_000);
   const again = await runCli(["api", "fetch", "x509", "--socket-path", publicSocket]);

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -17,6 +16,7 @@ import { createWorkloadApiClient, type WorkloadApiClient, type X509Context } fro
 import { joinTokenAgentId } from "../../src/ca/nodeattestors/index.js";
 import { parseTrustDomain } from "../../src/spiffe/index.js";
 import { BIN, runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
+import { freePort } from "./helpers/ports.js";
 
 const TD = "example.org";
 const WORKLOAD_ID = `spiffe://${TD}/rotating`;
@@ -33,17 +33,6 @@ after(async () => {
   for (const c of children.reverse()) await c.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Seen {
   serial: string;

@@ -17,7 +17,8 @@ import { pemToDers } from "../../src/common/pem.js";
 import type { AgentService, SyncEntriesResponse } from "../../src/gen/spindle/agent/v1/agent_pb.js";
 import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid, type BundleSet } from "../../src/spiffe/index.js";
 import { startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
-import { freePort, startPostgres, type TempPostgres } from "./helpers/postgres.js";
+import { freePort } from "./helpers/ports.js";
+import { startPostgres, type TempPostgres } from "./helpers/postgres.js";
 
 const TD = "example.org";
 const ENTRIES = 600; // two sync pages (at most 500 each): A dies between them

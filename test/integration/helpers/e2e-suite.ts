@@ -9,7 +9,7 @@ import { createAdminClient } from "../../../src/ca/admin/index.js";
 import { pemToDers } from "../../../src/common/pem.js";
 import { createBundleSet, decodeSpiffeBundle, parseTrustDomain, validateJwtSvid, validateX509Svid } from "../../../src/spiffe/index.js";
 import { runCli, startServerProcess } from "./cli-process.js";
-import { freePort } from "./postgres.js";
+import { freePort } from "./ports.js";
 
 export function e2eSuite(name: string, datastoreUrl: () => Promise<string | undefined>): void {
   test(`${name}: server run, CLI entries, minted SVIDs verify against the bundle, clean SIGTERM`, async () => {

@@ -4,7 +4,6 @@
 // Running processes under other uids needs root: in CI (root) these tests must run, never skip.
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +11,7 @@ import { eventually } from "../sds-fixtures.js";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.js";
 import { runCli, startServerProcess, type ServerProcess } from "../helpers/cli-process.js";
 import { buildSdkPrograms, jsonLines, mustRun, run, shareWithOtherUids, startLines, type RunAs, type SdkPrograms } from "./sdk-programs.js";
+import { freePort } from "../helpers/ports.js";
 
 const TD = "example.org";
 const SERVICE_A = `spiffe://${TD}/service-a`;
@@ -29,17 +29,6 @@ function needsRoot(t: { skip(message: string): void }): boolean {
   if (process.env["CI"] === "true") assert.fail(`these tests run the SDK programs under other uids and need root (running as uid ${process.getuid!()} in CI)`);
   t.skip("needs root to run the SDK programs under other uids");
   return false;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function ready(port: number): Promise<boolean> {
