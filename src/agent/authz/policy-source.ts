@@ -73,6 +73,9 @@ export function createPolicySource(options: PolicySourceOptions): PolicySource {
   const failClosed = failClosedPair(filter);
   let current: Compiled | undefined;
   let generation = 0;
+  // Streams re-resolve on every cache change: the "no policy" warning is logged once per service
+  // (or selector set, for an Envoy that is no service) and policy generation, then at debug.
+  const warned = new Set<string>();
   let lastRejectedText: string | undefined;
   let watching = false;
   let reloading: Promise<boolean> | undefined;
@@ -118,6 +121,7 @@ export function createPolicySource(options: PolicySourceOptions): PolicySource {
     if (current !== undefined && changed.length === 0) return false;
     current = next;
     generation++;
+    warned.clear();
     log.info({ generation, services: next.services.size, changed }, "policy loaded");
     // Streams keyed by the generic names serve per-caller services: notify them on any change.
     const names = [...NAMES, ...changed.flatMap((s) => NAMES.map((n) => `${n}/${s}`))];
@@ -163,7 +167,11 @@ export function createPolicySource(options: PolicySourceOptions): PolicySource {
       const service = slash === -1 ? await options.serviceFor(caller) : name.slice(slash + 1);
       const compiled = service === undefined ? undefined : current?.services.get(service);
       if (compiled === undefined) {
-        log.warn({ name, service, selectors: caller.selectors }, "no policy for this service; serving deny-all");
+        const key = `${base}\u0000${service ?? caller.selectors.join(",")}`;
+        const level = warned.has(key) ? "debug" : "warn";
+        if (warned.size >= 10_000) warned.clear();
+        warned.add(key);
+        log[level]({ name, service, selectors: caller.selectors }, "no policy for this service; serving deny-all");
         return base === DENY_FILTER_NAME ? failClosed.deny : failClosed.allow;
       }
       return base === DENY_FILTER_NAME ? compiled.deny : compiled.allow;
