@@ -16,7 +16,7 @@ import { createWorkloadAttestor, type WorkloadAttestorPlugin } from "./attestors
 import { createIdentityCache, type IdentityCache, type ServerClient } from "./cache/index.js";
 import type { AgentEntry } from "./cache/server-client.js";
 import type { WorkloadKeyType } from "./cache/workload-key.js";
-import { startAgentHttp, type AgentHttp } from "./http.js";
+import { startHttpEndpoints, type HttpEndpoints } from "../common/http-endpoints.js";
 import { registerAgentMetrics } from "./metrics.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";
 import { createAgentStateStore } from "./server-client/index.js";
@@ -89,7 +89,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
   let cache: IdentityCache | undefined;
   let loop: SyncLoop | undefined;
   let agentSvid: AgentSvidManager | undefined;
-  let http: AgentHttp | undefined;
+  let http: HttpEndpoints | undefined;
   let stopping = false;
   let starting: Promise<void> | undefined;
   let readyResolve!: () => void;
@@ -228,7 +228,14 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
     checkNotStopping("public socket");
 
     if (options.healthAddress !== undefined) {
-      const h = await startAgentHttp({ ...options.healthAddress, registry, logger, ready: () => readiness() });
+      // /ready answers 200 only once the first sync made identities servable.
+      const h = await startHttpEndpoints({
+        address: options.healthAddress,
+        health: { ready: async () => readiness() },
+        metrics: registry,
+        logger,
+        startErrorCode: "ERR_AGENT_START",
+      });
       http = h;
       cleanups.push(() => h.close());
       checkNotStopping("health endpoints");

@@ -22,7 +22,7 @@ import { createXdsMetrics } from "../sds/index.js";
 import { SECRET_TYPE_URL, TYPED_EXTENSION_CONFIG_TYPE_URL } from "../sds/type-urls.js";
 import { createTestServer } from "./cache/test-server.testing.js";
 import { startAgentSocket } from "./socket-services.js";
-import { createAgentHarness } from "./sync/test-harness.testing.js";
+import { createAgentHarness, type AgentHarness } from "./sync/test-harness.testing.js";
 import { createFixedAttestor } from "./workload-api/testing.js";
 
 const WEB = "spiffe://example.org/web";
@@ -49,20 +49,26 @@ function streamOnce(client: SdsClient, name: string): Promise<{ response?: Disco
   });
 }
 
+/** The agent socket over the harness's cache; every caller is attested with `selectors`. */
+function startSocket(h: AgentHarness, socketPath: string, selectors: string[], authzPolicyPath?: string): Promise<() => Promise<void>> {
+  return startAgentSocket({
+    socketPath,
+    cache: h.cache,
+    attestor: createFixedAttestor(selectors),
+    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: h.server.clock }),
+    logger: createSilentLogger(),
+    clock: h.server.clock,
+    ...(authzPolicyPath === undefined ? {} : { authzPolicyPath }),
+  });
+}
+
 test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy retries); after it, the same request is served", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "spindle-agent-socket-"));
   const server = await createTestServer();
   server.putEntry({ id: "web", spiffeId: WEB });
   const h = createAgentHarness(server);
   const socketPath = join(dir, "api.sock");
-  const stop = await startAgentSocket({
-    socketPath,
-    cache: h.cache,
-    attestor: createFixedAttestor(["unix:uid:1000"]),
-    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
-    logger: createSilentLogger(),
-    clock: server.clock,
-  });
+  const stop = await startSocket(h, socketPath, ["unix:uid:1000"]);
   const Sds = grpc.makeGenericClientConstructor(grpcServiceDefinition(SecretDiscoveryService), "Sds");
   const client = new Sds(`unix://${socketPath}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
   t.after(async () => {
@@ -92,14 +98,7 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
   assert.equal(secret.type.case, "tlsCertificate");
 
   // After the first sync a caller without an identity is denied, not told to retry.
-  const other = await startAgentSocket({
-    socketPath: join(dir, "other.sock"),
-    cache: h.cache,
-    attestor: createFixedAttestor(["unix:uid:2"]),
-    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
-    logger: createSilentLogger(),
-    clock: server.clock,
-  });
+  const other = await startSocket(h, join(dir, "other.sock"), ["unix:uid:2"]);
   const otherClient = new Sds(`unix://${join(dir, "other.sock")}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
   try {
     const denied = await streamOnce(otherClient, "default");
@@ -121,15 +120,7 @@ test("ECDS: Unavailable before the first sync; after it, an Envoy's filters foll
   const server = await createTestServer();
   const h = createAgentHarness(server);
   const socketPath = join(dir, "api.sock");
-  const stop = await startAgentSocket({
-    socketPath,
-    cache: h.cache,
-    attestor: createFixedAttestor(["unix:uid:1000"]),
-    xdsMetrics: createXdsMetrics({ registry: new Registry(), clock: server.clock }),
-    logger: createSilentLogger(),
-    clock: server.clock,
-    authzPolicyPath: policyPath,
-  });
+  const stop = await startSocket(h, socketPath, ["unix:uid:1000"], policyPath);
   const Ecds = grpc.makeGenericClientConstructor(grpcServiceDefinition(ExtensionConfigDiscoveryService), "Ecds");
   const client = new Ecds(`unix://${socketPath}`, grpc.credentials.createInsecure()) as unknown as EcdsClient;
   t.after(async () => {

@@ -1,19 +1,11 @@
 // One audit line per SVID issuance: entry id, SPIFFE ID, requester, serial and expiry. The admin
 // API (mints by an operator) and the agent API (agent SVIDs, workload SVIDs) write the same shape.
 import { componentLogger, type Logger } from "../../common/logger.js";
+import type { IssuanceEvent } from "../admin/index.js";
+import type { IssuedEvent } from "../agentapi/index.js";
 
-export interface AuditEvent {
-  type: "agent" | "x509" | "jwt";
-  /** The registration entry the SVID was issued for, "" when there is none (admin mint, agent SVID). */
-  entryId: string;
-  spiffeId: string;
-  /** Who asked: `admin-socket uid=.. pid=..`, or the agent's SPIFFE ID. */
-  requester: string;
-  /** X.509 serial (hex); "" for JWT-SVIDs. */
-  serial: string;
-  kid?: string;
-  expiresAt: number;
-}
+/** An admin-API mint, or an agent-API issuance with the agent as its requester. */
+export type AuditEvent = IssuanceEvent | (Omit<IssuedEvent, "agentId"> & { requester: string });
 
 export function createAuditLog(logger: Logger): (event: AuditEvent) => void {
   const audit = componentLogger(logger, "audit");

@@ -3,10 +3,8 @@ import type { LevelWithSilent } from "pino";
 import type { KeyType } from "../contracts.js";
 import type { DatastoreLocation } from "../datastore/index.js";
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
+import type { HostPort } from "../../common/http-endpoints.js";
 
 export interface UpstreamAuthorityFiles {
   certFile: string;
@@ -58,6 +56,3 @@ export interface AgentApiLimits {
   agentSvidTtlSeconds?: number;
 }
 
-export function formatHostPort(a: HostPort): string {
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}

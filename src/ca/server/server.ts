@@ -16,7 +16,7 @@ import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
 import { createRegistration } from "../registration/index.js";
 import { createAuditLog } from "./audit.js";
 import { createAuthorityControl } from "./authority-control.js";
-import { startHttpEndpoints, type HttpEndpoints } from "./http.js";
+import { startHttpEndpoints, type HttpEndpoints } from "../../common/http-endpoints.js";
 import { createServerMetrics } from "./metrics.js";
 import type { HostPort, ServerOptions } from "./options.js";
 import { bundleSequenceName, createOwnBundleSource } from "./own-bundle.js";
@@ -198,11 +198,12 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       health: { ready: readiness },
       ...(separateMetrics ? {} : { metrics: metrics.registry }),
       logger,
+      startErrorCode: "ERR_SERVER_START",
     });
     const h = health;
     cleanups.push(() => h.close());
     if (options.metricsAddress) {
-      const m = await startHttpEndpoints({ address: options.metricsAddress, metrics: metrics.registry, logger });
+      const m = await startHttpEndpoints({ address: options.metricsAddress, metrics: metrics.registry, logger, startErrorCode: "ERR_SERVER_START" });
       cleanups.push(() => m.close());
     }
 

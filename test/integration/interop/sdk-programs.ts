@@ -69,6 +69,23 @@ export const jsonLines = (text: string): Record<string, unknown>[] =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+/**
+ * Checks the output of the Go program's `fetch -audience interop-aud`: its X509Source line (the
+ * expected chain lengths and hint) and its JWTSource line (validated locally and through the
+ * Workload API, the wrong audience refused with InvalidArgument).
+ */
+export function assertGoFetch(stdout: string, expected: { spiffeId: string; chainLen: number; verifiedChainLen: number; hint: string }): void {
+  const [x509, jwt] = jsonLines(stdout);
+  const id = expected.spiffeId;
+  assert.deepEqual(x509, { event: "x509", spiffe_id: id, verified_id: id, chain_len: expected.chainLen, verified_chain_len: expected.verifiedChainLen, hint: expected.hint });
+  assert.equal(jwt?.["event"], "jwt");
+  assert.equal(jwt["spiffe_id"], id);
+  assert.equal(jwt["local_sub"], id);
+  assert.equal(jwt["remote_sub"], id);
+  assert.deepEqual(jwt["audience"], ["interop-aud"]);
+  assert.match(String(jwt["wrong_audience_error"]), /InvalidArgument/);
+}
+
 export interface LineProcess {
   child: ChildProcess;
   next(): Promise<Record<string, unknown>>;

@@ -4,6 +4,7 @@
 import * as http from "node:http";
 import { spindleError } from "../../../common/errors.js";
 import type { DockerAttestorConfig } from "./config.js";
+import { readBoundedBody } from "../../../common/http-body.js";
 
 export interface DockerContainer {
   readonly id: string;
@@ -28,15 +29,7 @@ export function createDockerClient(config: DockerAttestorConfig): InspectContain
   return async (id) => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ socketPath: config.socketPath, path: `/containers/${encodeURIComponent(id)}/json`, method: "GET", headers: { host: "docker", accept: "application/json" }, timeout: config.requestTimeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
-          else chunks.push(c);
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
+        readBoundedBody(req, res, MAX_BODY, `answer larger than ${MAX_BODY} bytes`).then((body) => resolve({ status: res.statusCode ?? 0, body }), reject);
       });
       req.on("timeout", () => req.destroy(new Error(`no answer within ${config.requestTimeoutMs} ms`)));
       req.on("error", reject);

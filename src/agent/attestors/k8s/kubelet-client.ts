@@ -6,6 +6,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { spindleError } from "../../../common/errors.js";
 import type { K8sAttestorConfig } from "./config.js";
+import { readBoundedBody } from "../../../common/http-body.js";
 
 export interface KubeletContainer {
   readonly name: string;
@@ -100,19 +101,10 @@ export function createKubeletClient(config: K8sAttestorConfig): FetchPods {
       const options: https.RequestOptions = { method: "GET", headers, timeout: config.requestTimeoutMs, agent: false };
       if (secure) Object.assign(options, { ca, rejectUnauthorized: !config.skipKubeletVerification, servername: config.kubeletServerName, minVersion: "TLSv1.2" });
       const req = (secure ? https : http).request(url, options, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
-          else chunks.push(c);
-        });
-        res.on("end", () => {
-          const body = Buffer.concat(chunks).toString("utf8");
+        readBoundedBody(req, res, MAX_BODY, `answer larger than ${MAX_BODY} bytes`).then((body) => {
           if (res.statusCode === 200) resolve(body);
           else reject(new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim() + (body === "" ? "" : `: ${body.slice(0, 200).trim()}`) + (res.statusCode === 401 || res.statusCode === 403 ? " (check token_path and the agent's RBAC on nodes/proxy)" : "")));
-        });
-        res.on("error", reject);
+        }, reject);
       });
       req.on("timeout", () => req.destroy(new Error(`no answer within ${config.requestTimeoutMs} ms`)));
       req.on("error", reject);

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { spindleError } from "../../../common/errors.js";
 import { K8S_PSAT_PLUGIN, type TokenReviewConfig } from "./config.js";
+import { readBoundedBody } from "../../../common/http-body.js";
 
 /** The in-cluster service-account token, used when token_path is not set. */
 export const DEFAULT_TOKEN_REVIEW_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -82,15 +83,7 @@ export function createTokenReviewer(options: TokenReviewerOptions): TokenReviewe
             signal: AbortSignal.timeout(timeoutMs),
           },
           (res) => {
-            const chunks: Buffer[] = [];
-            let size = 0;
-            res.on("data", (c: Buffer) => {
-              size += c.length;
-              if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`the response exceeds ${MAX_RESPONSE_BYTES} bytes`));
-              else chunks.push(c);
-            });
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-            res.on("error", reject);
+            readBoundedBody(req, res, MAX_RESPONSE_BYTES, `the response exceeds ${MAX_RESPONSE_BYTES} bytes`).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
           },
         );
         req.on("error", reject);

@@ -1,12 +1,23 @@
-// /live, /ready and /metrics over plain HTTP on the health (and optional metrics) address.
+// /live, /ready and /metrics over plain HTTP, for the server's health and metrics addresses and the
+// agent's health address.
 import { createServer, type Server } from "node:http";
-import { spindleError } from "../../common/errors.js";
-import type { Logger } from "../../common/logger.js";
 import type { Registry } from "prom-client";
-import { formatHostPort, type HostPort } from "./options.js";
+import { spindleError, type ErrorCode } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function formatHostPort(a: HostPort): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
 
 export interface HttpEndpointsOptions {
   address: HostPort;
+  /** The code of the error a failed listen() rejects with (ERR_SERVER_START, ERR_AGENT_START). */
+  startErrorCode: ErrorCode;
   /** live/ready are served when set. */
   health?: { ready(): Promise<{ ready: boolean; reason?: string }> };
   /** /metrics is served when set. */
@@ -50,7 +61,7 @@ export async function startHttpEndpoints(o: HttpEndpointsOptions): Promise<HttpE
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) =>
-      reject(spindleError("ERR_SERVER_START", `cannot listen on ${formatHostPort(o.address)} (${o.health ? "health" : "metrics"}): ${err.message}`, { cause: err })),
+      reject(spindleError(o.startErrorCode, `cannot listen on ${formatHostPort(o.address)} (${o.health ? "health" : "metrics"}): ${err.message}`, { cause: err })),
     );
     server.listen(o.address.port, o.address.host, () => resolve());
   });
