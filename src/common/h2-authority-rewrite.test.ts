@@ -245,6 +245,31 @@ describe("h2-authority-rewrite", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("after the client hung up, late server writes and the end are dropped without an error (a shutdown's GOAWAY)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "spindle-h2rw-"));
+    const server = net.createServer();
+    try {
+      await new Promise<void>((r) => server.listen(join(dir, "s.sock"), r));
+      const accepted = once(server, "connection") as Promise<[net.Socket]>;
+      const client = net.connect(join(dir, "s.sock"));
+      const [socket] = await accepted;
+      const wrapped = wrapWithAuthorityRewrite(socket);
+      const errors: Error[] = [];
+      wrapped.on("error", (e: Error) => errors.push(e));
+      wrapped.resume();
+      client.write(PREFACE);
+      client.end();
+      await once(socket, "end");
+      await waitUntil(() => !socket.writable);
+      await new Promise<void>((resolve, reject) => wrapped.write(frame(8, 0x7, 0, Buffer.alloc(8)), (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve) => wrapped.end(resolve));
+      assert.deepEqual(errors, []);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 async function waitUntil(predicate: () => boolean): Promise<void> {

@@ -325,11 +325,15 @@ export function wrapWithAuthorityRewrite(socket: Duplex, options: AuthorityRewri
     read() {
       socket.resume();
     },
+    // Once the client has hung up (its FIN ended the socket, or it is destroyed), late server bytes
+    // such as the GOAWAY of a shutdown have nowhere to go: they are dropped, as the kernel would.
     write(chunk: Buffer, _encoding, callback) {
-      socket.write(chunk, callback);
+      if (!socket.writable) callback();
+      else socket.write(chunk, callback);
     },
     final(callback) {
-      socket.end(callback);
+      if (!socket.writable) callback();
+      else socket.end(callback);
     },
     destroy(err, callback) {
       socket.destroy(err ?? undefined);
