@@ -6,3 +6,5 @@ export * from "./logger.js";
 export * from "./peer-cred.js";
 export * from "./grpc-service.js";
 export * from "./grpc-socket-server.js";
+export * from "./tls-files.js";
+export * from "./https-listener.js";
