@@ -2,6 +2,7 @@
 import type { LevelWithSilent } from "pino";
 import type { KeyType } from "../contracts.js";
 import type { DatastoreLocation } from "../datastore/index.js";
+import type { OidcOptions } from "../oidc/index.js";
 
 export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
 import type { HostPort } from "../../common/http-endpoints.js";
@@ -45,6 +46,8 @@ export interface ServerOptions {
   peerRefreshIntervalSeconds?: number;
   /** Agent API limits and the agent SVID TTL; unset values take the agent API's defaults. */
   agentApi?: AgentApiLimits;
+  /** OIDC discovery for JWT-SVIDs (docs/oidc.md); off when unset. Its issuer must equal jwtIssuer. */
+  oidc?: OidcOptions;
 }
 
 export interface AgentApiLimits {

@@ -14,6 +14,7 @@ import { createCertificateAuthority, loadUpstreamAuthority, type ManagedCertific
 import { createDatastore, type Datastore } from "../datastore/index.js";
 import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
 import { createRegistration } from "../registration/index.js";
+import { startOidcEndpoint, type OidcEndpoint } from "../oidc/index.js";
 import { createAuditLog } from "./audit.js";
 import { createAuthorityControl } from "./authority-control.js";
 import { startHttpEndpoints, type HttpEndpoints } from "../../common/http-endpoints.js";
@@ -35,6 +36,8 @@ export interface Server {
   healthAddress(): HostPort | undefined;
   /** The bound agent API address (after start). */
   agentApiAddress(): HostPort | undefined;
+  /** The OIDC discovery endpoint (after start, when configured). */
+  oidc(): OidcEndpoint | undefined;
 }
 
 /** Node attestors enabled when the config has no `node_attestors` block. */
@@ -47,6 +50,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
   const cleanups: (() => Promise<void> | void)[] = [];
   let health: HttpEndpoints | undefined;
   let agentApi: HostPort | undefined;
+  let oidc: OidcEndpoint | undefined;
   let ready = false;
 
   async function stop(): Promise<void> {
@@ -71,6 +75,14 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
   }
 
   async function startAll(): Promise<void> {
+    // The discovery document's issuer must be the tokens' `iss`, character for character
+    // (OpenID Connect Discovery 1.0 section 4.3); the config loader checks it too.
+    if (options.oidc && options.oidc.issuer !== options.jwtIssuer) {
+      throw spindleError(
+        "ERR_CONFIG_INVALID",
+        `oidc.issuer ${JSON.stringify(options.oidc.issuer)} differs from jwt_issuer ${JSON.stringify(options.jwtIssuer ?? "(unset)")}: relying parties compare the discovery issuer with each token's iss exactly; set both to the same URL`,
+      );
+    }
     try {
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     } catch (err) {
@@ -207,6 +219,15 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       cleanups.push(() => m.close());
     }
 
+    if (options.oidc) {
+      const endpoint = await startOidcEndpoint(options.oidc, { keys: theCa, clock: deps.clock, logger: deps.logger });
+      oidc = endpoint;
+      cleanups.push(async () => {
+        oidc = undefined;
+        await endpoint.close();
+      });
+    }
+
     let cancelPrune: (() => void) | undefined;
     let pruning = true;
     const prune = () => {
@@ -226,5 +247,5 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     logger.info({ adminSocket: options.adminSocket, health: h.address, agentApi }, "server started");
   }
 
-  return { start, stop, healthAddress: () => health?.address, agentApiAddress: () => agentApi };
+  return { start, stop, healthAddress: () => health?.address, agentApiAddress: () => agentApi, oidc: () => oidc };
 }
