@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { AgentApiLimits, ServerOptions, HostPort } from "../../ca/server/options.js";
+import type { OidcOptions } from "../../ca/oidc/index.js";
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { parseDurationSeconds } from "./duration.js";
@@ -67,6 +68,23 @@ const address = (dflt: string) => z.string().default(dflt).pipe(hostPort);
 
 const keyType = z.enum(["ec-p256", "ec-p384", "rsa-2048"]);
 
+// RFC 1123 host names (the Host allow-list of a public listener).
+const hostName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/, "must be a host name without port or scheme");
+
+/** `oidc`: OIDC discovery for JWT-SVIDs (docs/oidc.md). Cross-field rules are checked in loadServerConfig. */
+export const oidcSchema = z.strictObject({
+  address: address("0.0.0.0:8443"),
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  insecure_http: z.boolean().default(false),
+  issuer: z.url().optional(),
+  path_prefix: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, "must be an absolute URL path (starting with /)").optional(),
+  set_key_use: z.boolean().default(false),
+  domains: z.array(hostName).min(1, "must list at least one host name when set").optional(),
+});
+
 const schema = z.strictObject({
   trust_domain: z.string({ error: "is required" }).refine((v) => !trustDomainProblem(v), { error: (i) => trustDomainProblem(String(i.input)) }),
   server_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 of [A-Za-z0-9._-]").optional(),
@@ -79,7 +97,8 @@ const schema = z.strictObject({
   jwt_svid_ttl: duration("5m"),
   key_manager: z.enum(["disk", "memory"]).default("disk"),
   ca_key_type: keyType.default("ec-p256"),
-  jwt_key_type: keyType.default("ec-p256"),
+  // RS256: the one JWS algorithm AWS, GCP and Azure all accept for federated tokens (docs/oidc.md).
+  jwt_key_type: keyType.default("rsa-2048"),
   jwt_issuer: z.url().optional(),
   upstream_authority: z
     .strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1), bundle_file: z.string().min(1).optional() })
@@ -98,6 +117,7 @@ const schema = z.strictObject({
     .optional(),
   // Plugin blocks are checked by src/ca/nodeattestors at start (every unknown key, with its path).
   node_attestors: z.record(z.string(), z.unknown()).optional(),
+  oidc: oidcSchema.optional(),
 });
 
 const FLAG_KEYS: Record<keyof ServerFlags, string> = {
@@ -144,6 +164,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
       problems.push(`datastore: ${(err as Error).message}`);
     }
   }
+  const oidc = c.oidc ? oidcOptions(c.oidc, c.jwt_issuer, o.cwd, problems) : undefined;
   if (problems.length > 0) throw configInvalid(source, problems);
   const up = c.upstream_authority;
   return Object.freeze({
@@ -170,6 +191,43 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     peerRefreshIntervalSeconds: c.peer_refresh_interval,
     ...(c.agent_api !== undefined ? { agentApi: agentApiLimits(c.agent_api) } : {}),
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
+    ...(oidc ? { oidc } : {}),
+  });
+}
+
+/** The `oidc` section's cross-field rules (every problem with its path), then the resolved options. */
+function oidcOptions(c: z.infer<typeof oidcSchema>, jwtIssuer: string | undefined, cwd: string, problems: Problem[]): OidcOptions | undefined {
+  const before = problems.length;
+  const issuer = c.issuer ?? jwtIssuer;
+  let url: URL | undefined;
+  if (issuer === undefined) {
+    problems.push("oidc.issuer: is required (or set jwt_issuer): JWT-SVIDs need an iss claim equal to the discovery issuer");
+  } else {
+    url = new URL(issuer);
+    if (url.protocol !== "https:") problems.push(`oidc.issuer: ${JSON.stringify(issuer)} must be an https URL (relying parties fetch the discovery document from it)`);
+    if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+      problems.push(`oidc.issuer: ${JSON.stringify(issuer)} must have no query, fragment or user info`);
+    }
+    if (jwtIssuer === undefined) {
+      problems.push(`jwt_issuer: is unset but oidc.issuer is ${JSON.stringify(issuer)}: JWT-SVIDs would carry no iss; set jwt_issuer to the same URL`);
+    } else if (issuer !== jwtIssuer) {
+      problems.push(`oidc.issuer: ${JSON.stringify(issuer)} differs from jwt_issuer ${JSON.stringify(jwtIssuer)}; they must be the same string (tokens' iss is compared with the discovery issuer exactly)`);
+    }
+  }
+  const hasTls = c.cert_file !== undefined || c.key_file !== undefined;
+  if (c.insecure_http && hasTls) problems.push("oidc: set either cert_file and key_file, or insecure_http: true, not both");
+  if (!c.insecure_http && (c.cert_file === undefined || c.key_file === undefined)) {
+    problems.push("oidc: cert_file and key_file are both required (or insecure_http: true behind a TLS-terminating proxy)");
+  }
+  if (problems.length > before || issuer === undefined || url === undefined) return undefined;
+  return Object.freeze({
+    address: c.address,
+    tls: c.insecure_http ? undefined : { certFile: resolve(cwd, c.cert_file!), keyFile: resolve(cwd, c.key_file!) },
+    insecureHttp: c.insecure_http,
+    issuer,
+    pathPrefix: c.path_prefix ?? url.pathname,
+    setKeyUse: c.set_key_use,
+    domains: Object.freeze(c.domains ?? [url.hostname.replace(/^\[(.*)\]$/, "$1")]),
   });
 }
 
