@@ -51,6 +51,16 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
   assert.deepEqual(c.nodeAttestors, { join_token: {} });
   assert.equal(c.peerRefreshIntervalSeconds, 5);
   assert.deepEqual(c.agentApi, { attestationsPerSecond: 1, signingsPerSecond: 500, agentSvidTtlSeconds: 3600 });
+  assert.equal(c.jwtKeyType, "rsa-2048");
+  assert.deepEqual(c.oidc, {
+    address: { host: "0.0.0.0", port: 8443 },
+    tls: { certFile: "/etc/spindle/oidc.crt", keyFile: "/etc/spindle/oidc.key" },
+    insecureHttp: false,
+    issuer: "https://oidc.example.org",
+    pathPrefix: "/",
+    setKeyUse: true,
+    domains: ["oidc.example.org"],
+  });
   const missing = problemsOf(() => loadServerConfig({ configFile: join(CONF, "server-full.yaml"), flags: {}, env: {}, cwd }));
   assert.deepEqual(missing, ["datastore: environment variable SPINDLE_DB_PASSWORD is not set"]);
 });
@@ -132,4 +142,72 @@ test("agent_api: positive rates, agent_svid_ttl at most ca_ttl / 6, unknown keys
   const c = loadServerConfig({ configFile: file, flags: {}, env: {}, cwd });
   assert.equal(c.peerRefreshIntervalSeconds, 1);
   assert.deepEqual(c.agentApi, { attestationsPerSecond: 0.5, agentSvidTtlSeconds: 1800 });
+});
+
+function withOidc(extra: string): string {
+  const f = join(dir, `oidc-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(f, `trust_domain: example.org\n${extra}`);
+  return f;
+}
+
+test("JWT keys default to rsa-2048 (RS256); oidc is off by default", () => {
+  const c = loadServerConfig({ configFile: join(CONF, "server.yaml"), flags: {}, env: {}, cwd });
+  assert.equal(c.jwtKeyType, "rsa-2048");
+  assert.equal(c.oidc, undefined);
+});
+
+test("oidc: issuer defaults to jwt_issuer, path_prefix to its path, domains to its host; relative files resolve from cwd", () => {
+  const f = withOidc("jwt_issuer: https://id.example.org/td/\noidc:\n  cert_file: tls/oidc.crt\n  key_file: tls/oidc.key\n");
+  const c = loadServerConfig({ configFile: f, flags: {}, env: {}, cwd });
+  assert.deepEqual(c.oidc, {
+    address: { host: "0.0.0.0", port: 8443 },
+    tls: { certFile: "/work/tls/oidc.crt", keyFile: "/work/tls/oidc.key" },
+    insecureHttp: false,
+    issuer: "https://id.example.org/td/",
+    pathPrefix: "/td/",
+    setKeyUse: false,
+    domains: ["id.example.org"],
+  });
+  const insecure = loadServerConfig({ configFile: withOidc("jwt_issuer: https://id.example.org\noidc:\n  insecure_http: true\n  address: 127.0.0.1:8089\n"), flags: {}, env: {}, cwd });
+  assert.equal(insecure.oidc?.tls, undefined);
+  assert.equal(insecure.oidc?.insecureHttp, true);
+});
+
+test("oidc: an issuer that differs from jwt_issuer (or no jwt_issuer) is refused with both values", () => {
+  const mismatch = problemsOf(() =>
+    loadServerConfig({ configFile: withOidc("jwt_issuer: https://a.example.org\noidc:\n  issuer: https://a.example.org/\n  insecure_http: true\n"), flags: {}, env: {}, cwd }),
+  );
+  assert.equal(mismatch.length, 1);
+  assert.match(mismatch[0]!, /^oidc\.issuer: "https:\/\/a\.example\.org\/" differs from jwt_issuer "https:\/\/a\.example\.org"/);
+  const noJwtIssuer = problemsOf(() => loadServerConfig({ configFile: withOidc("oidc:\n  issuer: https://a.example.org\n  insecure_http: true\n"), flags: {}, env: {}, cwd }));
+  assert.match(noJwtIssuer.join("\n"), /^jwt_issuer: is unset but oidc\.issuer/m);
+  const none = problemsOf(() => loadServerConfig({ configFile: withOidc("oidc:\n  insecure_http: true\n"), flags: {}, env: {}, cwd }));
+  assert.match(none.join("\n"), /^oidc\.issuer: is required/m);
+});
+
+test("oidc: every problem at once, each with its path", () => {
+  const problems = problemsOf(() =>
+    loadServerConfig({
+      configFile: withOidc(
+        "jwt_issuer: http://a.example.org?x=1\noidc:\n  cert_file: a.crt\n  insecure_http: true\n  domains: ['bad host', 'ok.example.org:443']\n  path_prefix: relative\n  set_key_use: yes-please\n  colour: blue\n",
+      ),
+      flags: {},
+      env: {},
+      cwd,
+    }),
+  );
+  const text = problems.join("\n");
+  for (const path of ["oidc.domains.0", "oidc.domains.1", "oidc.path_prefix", "oidc.set_key_use", "oidc.colour"]) {
+    assert.ok(problems.some((p) => p.startsWith(`${path}:`)), `${path} in ${text}`);
+  }
+  const cross = problemsOf(() =>
+    loadServerConfig({ configFile: withOidc("jwt_issuer: http://a.example.org/?x=1\noidc:\n  cert_file: a.crt\n  insecure_http: true\n"), flags: {}, env: {}, cwd }),
+  );
+  assert.deepEqual(cross, [
+    'oidc.issuer: "http://a.example.org/?x=1" must be an https URL (relying parties fetch the discovery document from it)',
+    'oidc.issuer: "http://a.example.org/?x=1" must have no query, fragment or user info',
+    "oidc: set either cert_file and key_file, or insecure_http: true, not both",
+  ]);
+  const noTls = problemsOf(() => loadServerConfig({ configFile: withOidc("jwt_issuer: https://a.example.org\noidc:\n  key_file: a.key\n"), flags: {}, env: {}, cwd }));
+  assert.deepEqual(noTls, ["oidc: cert_file and key_file are both required (or insecure_http: true behind a TLS-terminating proxy)"]);
 });
