@@ -47,7 +47,10 @@ export function registerServerCommands(group: Command, io: CliIO): void {
         io.stderr(`error: ${e.code}: ${e.message}\n`);
         throw new CliExit(1);
       }
-      io.stderr(`spindle server: ready (trust domain ${config.trustDomain}, admin socket ${config.adminSocket}, health ${formatHostPort(server.healthAddress()!)})\n`);
+      const oidc = server.oidc();
+      io.stderr(
+        `spindle server: ready (trust domain ${config.trustDomain}, admin socket ${config.adminSocket}, health ${formatHostPort(server.healthAddress()!)}${oidc ? `, oidc ${oidc.discoveryUrl}` : ""})\n`,
+      );
       const signal = await stopped;
       logger.info({ signal }, "shutting down");
       await server.stop();
