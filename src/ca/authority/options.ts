@@ -21,7 +21,7 @@ export interface CertificateAuthorityOptions {
   jwtSvidTtlSeconds?: number;
   /** X.509 CA key type, default ec-p256. */
   keyType?: KeyType;
-  /** JWT signing key type, default ec-p256 (ES256). */
+  /** JWT signing key type, default ec-p256 (ES256); the server config defaults to rsa-2048 (RS256, docs/oidc.md). */
   jwtKeyType?: KeyType;
   /** Chain the CA to an existing PKI: each CA becomes an intermediate signed by this upstream CA. */
   upstream?: UpstreamAuthority;
