@@ -163,20 +163,38 @@ test("Host allow-list: a Host outside it gets 400; URLs never come from Host or 
   assert.equal(doc.jwks_uri, "https://oidc.example.org/keys");
 });
 
-test("HEAD answers like GET without a body; POST 405 with Allow; unknown paths 404", async () => {
+test("HEAD answers like GET, same status and headers, without a body", async () => {
   keys = [await authority(ec.publicKey)];
   const e = await start();
-  const head = await call(e, "/keys", { method: "HEAD" });
-  assert.equal(head.status, 200);
-  assert.equal(head.body, "");
-  assert.equal(head.headers["cache-control"], "no-cache, no-store, must-revalidate");
-  const post = await call(e, "/.well-known/openid-configuration", { method: "POST" });
-  assert.equal(post.status, 405);
-  assert.equal(post.headers.allow, "GET, HEAD");
-  assert.equal((await call(e, "/keys", { method: "DELETE" })).status, 405);
-  for (const p of ["/", "/jwks", "/.well-known/jwks.json", "/keys/extra", "/.well-known/openid-configuration/"]) {
+  for (const p of ["/keys", "/.well-known/openid-configuration"]) {
+    const [get, head] = [await call(e, p), await call(e, p, { method: "HEAD" })];
+    assert.equal(head.status, 200, p);
+    assert.equal(head.body, "");
+    assert.equal(head.headers["content-length"], String(Buffer.byteLength(get.body)));
+    assert.equal(head.headers["cache-control"], "no-cache, no-store, must-revalidate");
+    assert.equal(head.headers["access-control-allow-origin"], "*");
+  }
+  keys = [];
+  assert.equal((await call(e, "/keys", { method: "HEAD" })).status, 503, "HEAD says 503 before the first key too");
+});
+
+test("POST (and any other method) on a document gets 405 with Allow: GET, HEAD", async () => {
+  keys = [await authority(ec.publicKey)];
+  const e = await start();
+  for (const [method, p] of [["POST", "/.well-known/openid-configuration"], ["POST", "/keys"], ["PUT", "/keys"], ["DELETE", "/keys"], ["OPTIONS", "/keys"]] as const) {
+    const r = await call(e, p, { method });
+    assert.equal(r.status, 405, `${method} ${p}`);
+    assert.equal(r.headers.allow, "GET, HEAD");
+  }
+});
+
+test("unknown paths get 404, also near misses of the two documents", async () => {
+  keys = [await authority(ec.publicKey)];
+  const e = await start();
+  for (const p of ["/", "/jwks", "/.well-known/jwks.json", "/keys/extra", "/.well-known/openid-configuration/", "/KEYS"]) {
     assert.equal((await call(e, p)).status, 404, p);
   }
+  assert.equal((await call(e, "/nope", { method: "POST" })).status, 404, "POST to an unknown path is 404, not 405");
 });
 
 test("insecure_http serves plain HTTP and logs a warning saying so", async () => {
