@@ -16,6 +16,8 @@ import { eventually } from "./sds-fixtures.js";
 import { startAgentProcess, type AgentProcess } from "./helpers/agent-process.js";
 import { runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";
 import { freePort } from "./helpers/ports.js";
+import { startTestServer } from "./helpers/server.js";
+import { SpindleError } from "../../src/common/errors.js";
 
 const TD = "example.org";
 const WORKLOAD = `spiffe://${TD}/billing`;
@@ -231,5 +233,14 @@ describe("OIDC configuration refused at start", { timeout: 120_000 }, () => {
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  });
+
+  it("the server itself refuses options whose oidc issuer is not jwt_issuer (not only the config loader)", async () => {
+    const oidc = { address: { host: "127.0.0.1", port: 0 }, tls: undefined, insecureHttp: true, issuer: "https://a.example.org", pathPrefix: "/", setKeyUse: false, domains: ["a.example.org"] };
+    await assert.rejects(startTestServer({ jwtIssuer: "https://b.example.org", oidc }), (e: unknown) => {
+      assert.ok(SpindleError.is(e, "ERR_CONFIG_INVALID"), String(e));
+      assert.match(e.message, /oidc\.issuer "https:\/\/a\.example\.org" differs from jwt_issuer "https:\/\/b\.example\.org"/);
+      return true;
+    });
   });
 });
