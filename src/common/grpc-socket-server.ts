@@ -67,6 +67,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
       }
       socket._peername = { address: tag };
     });
+    guardStreamHandoff(http2Server, logger);
   }
 
   const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
@@ -143,6 +144,36 @@ function injectorServers(server: grpc.Server): http2.Http2Server[] {
   const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
   if (!(servers instanceof Map) || servers.size === 0) throw new Error("grpc-js no longer exposes its HTTP/2 servers (http2Servers)");
   return [...servers.keys()];
+}
+
+// Node emits a server stream's 'stream' event on the next tick after nghttp2 parsed its HEADERS.
+// Behind the JS byte transform of h2-authority-rewrite.ts a whole client chunk is parsed in one
+// go, so a RST_STREAM (or a stream error nghttp2 answers with one) in the same chunk closes and
+// destroys the stream before grpc-js sees it, and grpc-js's first respond() on it throws
+// ERR_HTTP2_INVALID_STREAM out of the event loop, taking every connection down. grpc-js's stream
+// listeners are therefore called only with live streams, and a throw from them ends that stream
+// alone.
+function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): void {
+  const grpcListeners = http2Server.listeners("stream") as ((...args: unknown[]) => void)[];
+  http2Server.removeAllListeners("stream");
+  http2Server.on("stream", (stream: http2.ServerHttp2Stream, ...rest: unknown[]) => {
+    if (stream.destroyed || stream.closed) {
+      // Its close may still emit an error (the client's RST_STREAM code); nobody else listens.
+      stream.on("error", () => {});
+      logger.debug({ stream: stream.id, rstCode: stream.rstCode }, "dropping a stream the client reset before it was dispatched");
+      return;
+    }
+    for (const listener of grpcListeners) {
+      try {
+        listener.call(http2Server, stream, ...rest);
+      } catch (err) {
+        logger.warn({ err, stream: stream.id }, "closing a stream whose dispatch failed");
+        stream.on("error", () => {});
+        stream.destroy();
+        return;
+      }
+    }
+  });
 }
 
 // A socket file left by a crashed agent blocks bind(). A socket someone still listens on, or a
