@@ -2,18 +2,12 @@
 // either accepts the input or throws a SpindleError (a typed, coded error for the caller); a
 // TypeError, RangeError or any other exception is a bug. loadPolicy reports problems instead of
 // throwing, so for it any exception is a bug. The seed is printed; FUZZ_SEED reproduces a run.
-import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, it } from "node:test";
+import { readFileSync } from "node:fs";
+import { it } from "node:test";
 import { buildCsr } from "../../src/agent/cache/csr.js";
 import { generateWorkloadKey } from "../../src/agent/cache/workload-key.js";
 import { loadPolicy } from "../../src/authz/policy-load.js";
 import { parseAndVerifyCsr } from "../../src/ca/csr/parse-csr.js";
-import { loadAgentConfig } from "../../src/cli/config/agent-config.js";
-import { loadServerConfig } from "../../src/cli/config/server-config.js";
-import { SpindleError } from "../../src/common/errors.js";
 import { parsePem } from "../../src/common/pem.js";
 import { createBundleSet } from "../../src/spiffe/bundle.js";
 import { decodeSpiffeBundle, encodeSpiffeBundle } from "../../src/spiffe/bundle-codec.js";
@@ -23,45 +17,9 @@ import { parseSelector } from "../../src/spiffe/selector.js";
 import { parseSpiffeId } from "../../src/spiffe/spiffe-id.js";
 import { createTestBundle, createTestCa, createTestJwtAuthority, issueTestSvid, signTestJwtSvid } from "../../src/spiffe/testing/index.js";
 import { parseTrustDomain } from "../../src/spiffe/trust-domain.js";
-import { createRng, fuzzCount, fuzzSeed, mutateBytes, mutateText, printSummary, result, type SurfaceResult } from "./mutate.js";
+import { createParserFuzzer } from "./parser-fuzz.js";
 
-const seed = fuzzSeed();
-const count = fuzzCount();
-const results: SurfaceResult[] = [];
-const tmp = mkdtempSync(join(tmpdir(), "spindle-fuzz-parsers-"));
-process.stdout.write(`fuzz parsers: seed ${seed} (FUZZ_SEED=${seed} reproduces), ${count} inputs per surface\n`);
-after(() => {
-  rmSync(tmp, { recursive: true, force: true });
-  printSummary("parsers", results);
-});
-
-type Verdict = "typed" | "any-throw-is-a-bug";
-
-/** Runs `count` mutations of the seeds through `parse`; fails on the first wrong kind of failure. */
-async function fuzz<T extends string | Buffer>(surface: string, seeds: readonly T[], parse: (input: T) => unknown, verdict: Verdict = "typed"): Promise<void> {
-  const rng = createRng(seed ^ hash(surface));
-  const start = Date.now();
-  let accepted = 0;
-  for (let i = 0; i < count; i++) {
-    const base = rng.pick(seeds);
-    const input = (typeof base === "string" ? mutateText(rng, base, seeds as readonly string[]) : mutateBytes(rng, base, seeds as readonly Buffer[])) as T;
-    try {
-      await parse(input);
-      accepted++;
-    } catch (err) {
-      if (verdict === "typed" && err instanceof SpindleError) continue;
-      const shown = typeof input === "string" ? JSON.stringify(input.slice(0, 2000)) : input.toString("base64");
-      assert.fail(`${surface}: input ${i} (seed ${seed}) threw ${(err as Error)?.name}: ${(err as Error)?.message}\ninput: ${shown}\n${(err as Error)?.stack}`);
-    }
-  }
-  results.push(result(surface, count, accepted, start, seed));
-}
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
+const fuzz = createParserFuzzer("parsers");
 
 const ca = createTestCa({ trustDomain: "example.org" });
 const svid = issueTestSvid(ca, { spiffeId: "spiffe://example.org/web" });
@@ -106,18 +64,6 @@ it("JWT-SVIDs", async () => {
     await signTestJwtSvid(authority, { sub: "spiffe://example.org/web", aud: ["db", "cache"] }),
   ];
   await fuzz("jwt-svid", seeds, (s) => validateJwtSvid(s, bundles, { audience: "db", now: Date.now() }));
-});
-
-it("YAML configs (server and agent)", async () => {
-  const file = join(tmp, "config.yaml");
-  const load = (loader: (f: string) => unknown) => (text: string) => {
-    writeFileSync(file, text);
-    return loader(file);
-  };
-  const serverSeeds = ["conf/server.yaml", "conf/server-full.yaml"].map((f) => readFileSync(f, "utf8"));
-  await fuzz("server-config-yaml", serverSeeds, load((f) => loadServerConfig({ configFile: f, flags: {}, env: {}, cwd: tmp })));
-  const agentSeeds = ["conf/agent.yaml", "conf/agent-full.yaml"].map((f) => readFileSync(f, "utf8"));
-  await fuzz("agent-config-yaml", agentSeeds, load((f) => loadAgentConfig({ configFile: f, flags: {}, env: {}, cwd: tmp })));
 });
 
 it("authz policies", async () => {

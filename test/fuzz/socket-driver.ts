@@ -43,6 +43,8 @@ const services: Record<string, { service: DescService; seeds: Uint8Array[]; head
 };
 
 let accepted = 0;
+let connections = 0;
+const errors: Record<string, number> = {};
 
 /** One connection carrying `chunks`, written until the agent hangs up; resolves how many were written. */
 function connection(chunks: Buffer[]): Promise<number> {
@@ -51,7 +53,7 @@ function connection(chunks: Buffer[]): Promise<number> {
     let written = 0;
     let closed = false;
     const timer = setTimeout(() => s.destroy(), 10_000);
-    s.on("error", () => {});
+    s.on("error", (e: NodeJS.ErrnoException) => void (errors[e.code ?? "?"] = (errors[e.code ?? "?"] ?? 0) + 1));
     s.on("data", () => {});
     s.on("close", () => {
       closed = true;
@@ -62,8 +64,12 @@ function connection(chunks: Buffer[]): Promise<number> {
     const writeNext = () => {
       if (closed) return;
       if (written === chunks.length) {
-        if (rng.int(2) === 0) s.end();
-        else s.destroy();
+        // Half-close (the agent sees EOF) or reset; a half-closed connection the agent keeps
+        // open (an HTTP/2 session may outlive its client's FIN) is reset shortly after.
+        if (rng.int(2) === 0) {
+          s.end();
+          setTimeout(() => s.destroy(), 50);
+        } else s.destroy();
         return;
       }
       s.write(chunks[written++]!);
@@ -113,12 +119,36 @@ function randomFrame(r: Rng, streams: number[]): Buffer {
   }
 }
 
+/** A frame of an ordinary-looking request on `stream`, its headers or body malformed. */
+function streamFrame(r: Rng, stream: number): Buffer {
+  const headers: [string, string][] = [
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", r.pick(PATHS)],
+    [":authority", r.pick([socketPath, "localhost"])],
+  ];
+  if (r.int(3) > 0) headers.push(["content-type", r.pick(["application/grpc", "text/plain", "application/grpc+json"])]);
+  if (r.int(2) === 0) headers.push(["workload.spiffe.io", "true"]);
+  switch (r.int(4)) {
+    case 0:
+      return frame(FRAME.HEADERS, FLAG.END_HEADERS | (r.int(3) === 0 ? FLAG.END_STREAM : 0), stream, literalBlock(headers));
+    case 1:
+      return Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS, stream, literalBlock(headers)), frame(FRAME.DATA, r.int(2), stream, grpcMessage(r.bytes(r.int(48))))]);
+    case 2:
+      return Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS, stream, literalBlock(headers)), frame(FRAME.RST_STREAM, 0, stream, Buffer.from([0, 0, 0, r.int(14)]))]);
+    default:
+      return Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS, stream, literalBlock(headers)), frame(FRAME.DATA, 0, stream, Buffer.from([0, 0, 0, 0, 200, 1, 2]))]);
+  }
+}
+
 async function socketSurface(makeConnection: () => Buffer[]): Promise<number> {
   let sent = 0;
   const concurrency = 64;
   const worker = async () => {
     while (sent < count) {
-      sent += await connection(makeConnection());
+      connections++;
+      const written = await connection(makeConnection());
+      sent += written;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -210,12 +240,15 @@ async function batch(surface: string): Promise<number> {
   } else if (surface === "h2-frames") {
     inputs = await socketSurface(() => {
       const n = 2 + rng.int(48);
-      const streams = [1, 3, 5, 7];
       const chunks = [Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)])];
+      let next = 1;
       for (let i = 1; i < n; i++) {
-        // Several frames in one write reach nghttp2 in one read: the race of a reset in the chunk
-        // that opened the stream.
-        chunks.push(Buffer.concat(Array.from({ length: 1 + rng.int(4) }, () => randomFrame(rng, streams))));
+        // Several frames in one write reach nghttp2 in one read (the race of a stream reset in
+        // the chunk that opened it). Mostly new streams, so the connection lives on; now and
+        // then a frame that is a connection error.
+        const stream = next;
+        next += 2;
+        chunks.push(Buffer.concat(Array.from({ length: 1 + rng.int(4) }, () => (rng.int(12) === 0 ? randomFrame(rng, [stream, stream + 2]) : streamFrame(rng, stream)))));
       }
       return chunks;
     });
@@ -239,8 +272,9 @@ process.stdin.on("data", (text: string) => {
       count = Number(n);
       rng = createRng(Number(seed));
       accepted = 0;
+      connections = 0;
       const inputs = await batch(surface);
-      process.stdout.write(`${JSON.stringify({ inputs, accepted })}\n`);
+      process.stdout.write(`${JSON.stringify({ inputs, accepted, connections, errors })}\n`);
     });
   }
 });
