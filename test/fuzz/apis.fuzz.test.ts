@@ -54,6 +54,7 @@ function agentSeeds(): Uint8Array[] {
   return [
     toBinary(AttestRequestSchema, create(AttestRequestSchema, { step: { case: "params", value: { attestor: "join_token", payload: Buffer.from(FUZZ_TOKEN), csr: csrDer } } })),
     toBinary(AttestRequestSchema, create(AttestRequestSchema, { step: { case: "params", value: { attestor: "x509pop", payload: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]), csr: csrDer } } })),
+    toBinary(AttestRequestSchema, create(AttestRequestSchema, { step: { case: "params", value: { attestor: "k8s_psat", payload: Buffer.from(JSON.stringify({ cluster: "prod", token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln" })), csr: csrDer } } })),
     toBinary(AttestRequestSchema, create(AttestRequestSchema, { step: { case: "challengeResponse", value: Buffer.from("answer") } })),
     toBinary(RenewAgentRequestSchema, create(RenewAgentRequestSchema, { csr: csrDer })),
     toBinary(SyncEntriesRequestSchema, create(SyncEntriesRequestSchema, { known: { a: 1n }, pageToken: "x" })),

@@ -8,7 +8,7 @@ import { buildCsr } from "../../src/agent/cache/csr.js";
 import { generateWorkloadKey } from "../../src/agent/cache/workload-key.js";
 import { loadPolicy } from "../../src/authz/policy-load.js";
 import { parseAndVerifyCsr } from "../../src/ca/csr/parse-csr.js";
-import { parsePem } from "../../src/common/pem.js";
+import { parsePem, pemToDers, splitConcatenatedDer } from "../../src/common/pem.js";
 import { createBundleSet } from "../../src/spiffe/bundle.js";
 import { decodeSpiffeBundle, encodeSpiffeBundle } from "../../src/spiffe/bundle-codec.js";
 import { validateJwtSvid } from "../../src/spiffe/jwt-svid.js";
@@ -41,12 +41,16 @@ it("CSRs", async () => {
   await fuzz("csr", seeds, (b) => parseAndVerifyCsr(b));
 });
 
-it("X.509-SVID chains (DER) and PEM", async () => {
+it("X.509-SVID chains (DER), PEM and PEM bundles", async () => {
   // parseCertificate is internal (it may throw node's own errors); untrusted chains enter through
   // validateX509Svid, which must answer every malformed one with a typed error.
   const bundles = createBundleSet([createTestBundle({ cas: [ca] })]);
   await fuzz("x509-svid-der", [svid.der, ca.der], (b) => validateX509Svid([b], bundles, { now: Date.now() }));
   await fuzz("pem", [svid.chainPem, svid.privateKeyPem, ca.pem + svid.pem], (s) => parsePem(s));
+  // PEM bundles (an agent's trust_bundle) and the Workload API's concatenated-DER bundles and
+  // chains, through to chain validation.
+  await fuzz("bundle-pem", [ca.pem, ca.pem + svid.pem], (s) => validateX509Svid(pemToDers(s, "CERTIFICATE"), bundles, { now: Date.now() }));
+  await fuzz("concatenated-der", [Buffer.concat([svid.der, ca.der]), svid.der], (b) => validateX509Svid(splitConcatenatedDer(b), bundles, { now: Date.now() }));
 });
 
 it("SPIFFE bundles (JSON)", async () => {
