@@ -8,6 +8,18 @@
 import { fromBinary, toBinary, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
+/**
+ * What a server's requestDeserialize yields for bytes that are not a message of the request type.
+ * grpc-js answers a throwing deserializer INTERNAL; it is the caller's fault, so the agent socket
+ * (grpc-socket-server.ts) answers this value INVALID_ARGUMENT before any handler sees it.
+ */
+export class UndecodableRequest {
+  constructor(
+    readonly typeName: string,
+    readonly reason: string,
+  ) {}
+}
+
 /** Builds the grpc-js ServiceDefinition of `service`, keyed by the methods' localName (camelCase). */
 export function grpcServiceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
@@ -20,7 +32,13 @@ export function grpcServiceDefinition(service: DescService): ServiceDefinition {
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: (message: MessageShape<typeof input>) => bufferView(toBinary(input, message)),
-      requestDeserialize: (bytes: Buffer) => fromBinary(input, bytes),
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return fromBinary(input, bytes);
+        } catch (err) {
+          return new UndecodableRequest(input.typeName, (err as Error).message) as unknown as MessageShape<typeof input>;
+        }
+      },
       responseSerialize: (message: MessageShape<typeof output> | Uint8Array) =>
         bufferView(message instanceof Uint8Array ? message : toBinary(output, message)),
       responseDeserialize: (bytes: Buffer) => fromBinary(output, bytes),

@@ -9,9 +9,11 @@ import net from "node:net";
 import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { spindleError } from "./errors.js";
+import { UndecodableRequest } from "./grpc-service.js";
 import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
 import type { Logger } from "./logger.js";
 import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
+import { ERROR_CODE_KEY, UNDECODABLE_MESSAGE } from "./wire-errors.js";
 
 export interface GrpcSocketServerOptions {
   /** Absolute path of the Unix socket; its parent directory is created when missing. */
@@ -48,7 +50,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
   const readPeer = options.readPeerCredentials ?? createPeerCredentialsReader();
-  const grpcServer = new grpc.Server(options.grpcOptions);
+  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
   let nextConnection = 1;
@@ -67,6 +69,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
       }
       socket._peername = { address: tag };
     });
+    guardStreamHandoff(http2Server, logger);
   }
 
   const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
@@ -143,6 +146,63 @@ function injectorServers(server: grpc.Server): http2.Http2Server[] {
   const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
   if (!(servers instanceof Map) || servers.size === 0) throw new Error("grpc-js no longer exposes its HTTP/2 servers (http2Servers)");
   return [...servers.keys()];
+}
+
+// Answers a request message that did not decode (grpc-service.ts) INVALID_ARGUMENT with the code
+// in the trailers; the decoder's text goes to the log only.
+function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
+  return (method, call) => {
+    let refused = false;
+    const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMessage(message, nextMessage) {
+            if (refused) return;
+            if (!(message instanceof UndecodableRequest)) return nextMessage(message);
+            refused = true;
+            logger.info({ method: method.path, type: message.typeName, reason: message.reason }, "refusing an undecodable request message (InvalidArgument)");
+            const metadata = new grpc.Metadata();
+            metadata.set(ERROR_CODE_KEY, "ERR_INVALID_ARGUMENT");
+            intercepting.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: UNDECODABLE_MESSAGE, metadata });
+          },
+          onReceiveHalfClose(nextHalfClose) {
+            if (!refused) nextHalfClose();
+          },
+        });
+      },
+    });
+    return intercepting;
+  };
+}
+
+// Node emits a server stream's 'stream' event on the next tick after nghttp2 parsed its HEADERS.
+// Behind the JS byte transform of h2-authority-rewrite.ts a whole client chunk is parsed in one
+// go, so a RST_STREAM (or a stream error nghttp2 answers with one) in the same chunk closes and
+// destroys the stream before grpc-js sees it, and grpc-js's first respond() on it throws
+// ERR_HTTP2_INVALID_STREAM out of the event loop, taking every connection down. grpc-js's stream
+// listeners are therefore called only with live streams, and a throw from them ends that stream
+// alone.
+function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): void {
+  const grpcListeners = http2Server.listeners("stream") as ((...args: unknown[]) => void)[];
+  http2Server.removeAllListeners("stream");
+  http2Server.on("stream", (stream: http2.ServerHttp2Stream, ...rest: unknown[]) => {
+    if (stream.destroyed || stream.closed) {
+      // Its close may still emit an error (the client's RST_STREAM code); nobody else listens.
+      stream.on("error", () => {});
+      logger.debug({ stream: stream.id, rstCode: stream.rstCode }, "dropping a stream the client reset before it was dispatched");
+      return;
+    }
+    for (const listener of grpcListeners) {
+      try {
+        listener.call(http2Server, stream, ...rest);
+      } catch (err) {
+        logger.warn({ err, stream: stream.id }, "closing a stream whose dispatch failed");
+        stream.on("error", () => {});
+        stream.destroy();
+        return;
+      }
+    }
+  });
 }
 
 // A socket file left by a crashed agent blocks bind(). A socket someone still listens on, or a

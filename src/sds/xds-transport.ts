@@ -25,6 +25,7 @@ import { createDeltaStream } from "./xds-delta-stream.js";
 import type { XdsMetrics, XdsMode, XdsServiceName } from "./xds-metrics.js";
 import type { ResourceResolver } from "./xds-resource.js";
 import { createSotwStream } from "./xds-sotw-stream.js";
+import { toGrpcStatus } from "../common/wire-errors.js";
 import { dedupe, newNonce, type XdsStreamContext, type XdsStreamMachine } from "./xds-stream-common.js";
 
 export interface XdsTransportOptions {
@@ -64,11 +65,8 @@ export function createXdsTransport(options: XdsTransportOptions): XdsTransport {
   let seq = 0;
 
   // The message names the resource for Spindle's own errors; an unexpected failure's text stays
-  // in the log (STYLE.md: the cause is logged, not sent to clients).
-  function statusError(err: SpindleError): grpc.ServerErrorResponse {
-    const details = err.code === "ERR_INTERNAL" ? "internal error in the agent; see its log" : err.message;
-    return Object.assign(new Error(details), { code: err.grpcStatus, details });
-  }
+  // in the log (src/common/wire-errors.ts).
+  const statusError = (err: SpindleError): grpc.ServerErrorResponse => toGrpcStatus(err, "agent");
 
   function serve<Req extends Request, Res>(
     call: grpc.ServerDuplexStream<Req, Res>,

@@ -47,6 +47,24 @@ function rawGrpc(path: string, method: string, body: Buffer): Promise<Record<str
   });
 }
 
+function rawConnect(path: string, method: string, body: Buffer): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = h2connect("http://localhost", { createConnection: () => connect(path) });
+    session.on("error", reject);
+    const req = session.request({ ":method": "POST", ":path": `/spindle.admin.v1.AdminService/${method}`, "content-type": "application/proto", "connect-protocol-version": "1" });
+    let headers: Record<string, string> = {};
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => void (headers = h as Record<string, string>));
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      session.close();
+      resolve({ status: Number(headers[":status"]), headers, body: Buffer.concat(chunks).toString() });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 async function nothingWritten(): Promise<void> {
   assert.equal((await client.countEntries({})).count, 0n, "no entry was stored");
   assert.equal((await client.listFederatedBundles({})).bundles.length, 0, "no bundle was stored");
@@ -67,6 +85,19 @@ test("undecodable bytes to every admin RPC get INVALID_ARGUMENT and change nothi
     assert.equal(t["grpc-status"], "3", `${m}: ${decodeURIComponent(t["grpc-message"] ?? "")}`);
     assert.equal(t["spindle-error-code"], "ERR_INVALID_ARGUMENT", m);
     assert.match(decodeURIComponent(t["grpc-message"] ?? ""), /not a valid protobuf message/);
+  }
+  await nothingWritten();
+});
+
+test("undecodable bytes over Connect (application/proto) get invalid_argument without the decoder's text", async () => {
+  for (const m of AdminService.methods.filter((x) => x.methodKind === "unary").map((x) => x.name)) {
+    const res = await rawConnect(srv.options.adminSocket, m, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+    assert.equal(res.status, 400, `${m}: ${res.body}`);
+    assert.equal(res.headers["spindle-error-code"], "ERR_INVALID_ARGUMENT", m);
+    const parsed = JSON.parse(res.body) as { code: string; message: string };
+    assert.equal(parsed.code, "invalid_argument", m);
+    assert.match(parsed.message, /not a valid protobuf message/);
+    assert.doesNotMatch(res.body, /parse binary|premature|wire type/i, m);
   }
   await nothingWritten();
 });

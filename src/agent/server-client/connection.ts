@@ -11,10 +11,11 @@ import { GrpcStatus, isErrorCode, spindleError, SpindleError } from "../../commo
 import type { Logger } from "../../common/logger.js";
 import { certsToPem } from "../../common/pem.js";
 import { AgentService } from "../../gen/spindle/agent/v1/agent_pb.js";
+import { ERROR_CODE_KEY } from "../../common/wire-errors.js";
 import type { WorkloadKey } from "../cache/workload-key.js";
 
-/** The trailer in which the server reports its Spindle error code (src/ca/agentapi/errors.ts). */
-export const ERROR_CODE_TRAILER = "spindle-error-code";
+/** The trailer in which the server reports its Spindle error code. */
+export const ERROR_CODE_TRAILER = ERROR_CODE_KEY;
 
 export interface ServerConnectionOptions {
   /** `host:port` of each server replica, tried in this order; the last one that answered is tried first. */

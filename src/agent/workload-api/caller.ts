@@ -8,6 +8,7 @@ import type { PeerSource } from "../../common/grpc-socket-server.js";
 import type { Logger } from "../../common/logger.js";
 import type { PeerCredentials } from "../../common/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
+import { toGrpcStatus } from "../../common/wire-errors.js";
 import type { IdentitySource, WorkloadAttestor, WorkloadIdentity } from "./contracts.js";
 
 /** The metadata every Workload API request must carry, and its only accepted value. */
@@ -79,7 +80,7 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
   };
 }
 
-/** A grpc-js status error: the message goes to the client, the cause stays in the log. */
+/** A grpc-js status error (src/common/wire-errors.ts): safe message, code in the trailers. */
 export function toStatusError(err: SpindleError): grpc.ServerErrorResponse {
-  return Object.assign(new Error(err.message), { code: err.grpcStatus, details: err.message });
+  return toGrpcStatus(err, "agent");
 }

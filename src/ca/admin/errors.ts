@@ -1,25 +1,19 @@
-// The one place admin API errors cross the wire: SpindleError.grpcStatus becomes the status, the
-// code travels in the `spindle-error-code` header, and internal causes are logged, never sent.
+// Admin API errors on the wire (src/common/wire-errors.ts): the status of the SpindleError's code,
+// the code in the `spindle-error-code` header, causes only in the log.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { isErrorCode, SpindleError, spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
+import { ERROR_CODE_KEY, logFailure, spindleErrorOf, toConnectError as wireError } from "../../common/wire-errors.js";
 
-export const ERROR_CODE_HEADER = "spindle-error-code";
+export const ERROR_CODE_HEADER = ERROR_CODE_KEY;
 
 export function toConnectError(err: unknown, logger: Logger, method: string): ConnectError {
-  if (err instanceof ConnectError) {
-    // Raised by connect itself (undecodable request, unknown method): already a client problem.
-    logger.debug({ method, code: err.code, err: err.rawMessage }, "admin request rejected by the protocol layer");
-    return err;
-  }
-  const e = SpindleError.from(err);
-  if (e.code === "ERR_INTERNAL" || e.code === "ERR_DATASTORE") {
-    logger.error({ method, code: e.code, err: e.cause ?? e }, "admin request failed");
+  if (err instanceof ConnectError && !(err.cause instanceof SpindleError)) {
+    logger.debug({ method, code: err.code, reason: err.rawMessage }, "admin request rejected by the protocol layer");
   } else {
-    logger.info({ method, code: e.code, reason: e.message }, "admin request refused");
+    logFailure(logger, spindleErrorOf(err), { method });
   }
-  const message = e.code === "ERR_INTERNAL" ? "internal error (see the server log)" : e.message;
-  return new ConnectError(message, e.grpcStatus as number as Code, { [ERROR_CODE_HEADER]: e.code });
+  return wireError(err, "server");
 }
 
 export function errorMappingInterceptor(logger: Logger): Interceptor {

@@ -2,16 +2,15 @@
 // the socket's directory must be private (0700, created so when missing) and the socket is 0600,
 // so only its owner (and root) can connect.
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
-import type { OutgoingHttpHeaders } from "node:http";
-import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
+import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { connect } from "node:net";
 import { dirname } from "node:path";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createConnectHandler } from "../../common/connect-handler.js";
 import { spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import { AdminService } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { AdminServiceDeps } from "./deps.js";
-import { ERROR_CODE_HEADER, errorMappingInterceptor } from "./errors.js";
+import { errorMappingInterceptor } from "./errors.js";
 import { createRequesterTracker } from "./requester.js";
 import { createAdminServiceImpl } from "./service.js";
 
@@ -55,23 +54,6 @@ async function prepareSocketPath(path: string): Promise<void> {
   }
 }
 
-/**
- * connect-es reports a request body that is not a valid protobuf message as INTERNAL ("parse
- * binary: ..."); it is the caller's fault, so gRPC callers get INVALID_ARGUMENT and our code.
- */
-function reclassifyUndecodable(res: Http2ServerResponse): void {
-  const addTrailers = res.addTrailers.bind(res);
-  res.addTrailers = (headers: OutgoingHttpHeaders) => {
-    const message = String(headers["grpc-message"] ?? "");
-    if (String(headers["grpc-status"]) === "13" && decodeURIComponent(message).startsWith("parse binary:")) {
-      headers["grpc-status"] = "3";
-      headers["grpc-message"] = encodeURIComponent(`request is not a valid protobuf message (${decodeURIComponent(message)})`);
-      headers[ERROR_CODE_HEADER] = "ERR_INVALID_ARGUMENT";
-    }
-    addTrailers(headers);
-  };
-}
-
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { socketPath, logger } = options;
   try {
@@ -82,15 +64,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   }
   const impl = createAdminServiceImpl(options.deps);
   const requesters = createRequesterTracker(logger);
-  const handler = connectNodeAdapter({
+  const handler = createConnectHandler({
     routes: (router) => router.service(AdminService, impl),
     interceptors: [errorMappingInterceptor(logger)],
-    contextValues: (req) => requesters.contextValues(req as Http2ServerRequest),
+    contextValues: (req) => requesters.contextValues(req),
+    logger,
   });
-  const server: Http2Server = createHttp2Server((req, res) => {
-    reclassifyUndecodable(res);
-    handler(req, res);
-  });
+  const server: Http2Server = createHttp2Server(handler);
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (s) => {
     requesters.onSession(s);

@@ -2,18 +2,18 @@
 // spiffe://<td>/spindle/server, re-minted at half its lifetime and on every CA change. Client
 // certificates are requested but checked per RPC (peer.ts), because Attest has none.
 import { generateKeyPairSync } from "node:crypto";
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type ServerHttp2Session } from "node:http2";
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { spindleError } from "../../common/errors.js";
 import { certsToPem } from "../../common/pem.js";
 import { AgentService } from "../../gen/spindle/agent/v1/agent_pb.js";
 import { serverSpiffeId } from "../registration/entry.js";
 import { PEER_CHAIN, resolveAgentApi, type AgentApiOptions } from "./deps.js";
-import { errorMappingInterceptor, reclassifyUndecodable } from "./errors.js";
+import { errorMappingInterceptor } from "./errors.js";
 import { peerChain } from "./peer.js";
+import { createConnectHandler } from "../../common/connect-handler.js";
 import { createAgentServiceImpl } from "./service.js";
 
 const CLOSE_GRACE_MS = 2000;
@@ -60,17 +60,15 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
     }
   }
 
-  const handler = connectNodeAdapter({
+  const handler = createConnectHandler({
     routes: (router) => router.service(AgentService, createAgentServiceImpl(api)),
     interceptors: [errorMappingInterceptor(logger)],
-    contextValues: (req) => createContextValues().set(PEER_CHAIN, peerChain((req as Http2ServerRequest).stream.session!.socket as TLSSocket)),
+    contextValues: (req) => createContextValues().set(PEER_CHAIN, peerChain(req.stream.session!.socket as TLSSocket)),
+    logger,
   });
   const server: Http2SecureServer = createSecureServer(
     { ...mint(), minVersion: "TLSv1.3", requestCert: true, rejectUnauthorized: false, allowHTTP1: false },
-    (req, res) => {
-      reclassifyUndecodable(res);
-      handler(req, res);
-    },
+    handler,
   );
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (s) => {

@@ -15,6 +15,7 @@ import { agentCsr, issueAgentSvid } from "./attest.js";
 import { SIGN_SNAPSHOT_MAX_AGE_MS } from "./authorized-cache.js";
 import { svidToProto } from "./convert.js";
 import { MAX_CSR_BATCH, type ResolvedAgentApi } from "./deps.js";
+import { clientMessage, isInternal } from "../../common/wire-errors.js";
 import type { AuthenticatedAgent } from "./peer.js";
 
 export async function renewAgent(api: ResolvedAgentApi, caller: AuthenticatedAgent, req: RenewAgentRequest) {
@@ -60,8 +61,8 @@ export async function batchSign(api: ResolvedAgentApi, caller: AuthenticatedAgen
       return { $typeName: "spindle.agent.v1.SignResult", entryId: r.entryId, status: { $typeName: "spindle.agent.v1.Status", code: "", message: "" }, svid: svidToProto(svid) };
     } catch (err) {
       const e = SpindleError.from(err);
-      if (e.code === "ERR_INTERNAL") api.logger.error({ err, agentId, entryId: r.entryId }, "CSR signing failed");
-      const message = e.code === "ERR_INTERNAL" ? "internal error (see the server log)" : e.message;
+      if (isInternal(e)) api.logger.error({ err, agentId, entryId: r.entryId }, "CSR signing failed");
+      const message = clientMessage(e, "server");
       return { $typeName: "spindle.agent.v1.SignResult", entryId: r.entryId, status: { $typeName: "spindle.agent.v1.Status", code: e.code, message } };
     }
   });

@@ -20,7 +20,14 @@ export function readYamlFile(path: string): Record<string, unknown> {
     const list = doc.errors.map((e) => `${path}:${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`).join("\n  - ");
     throw spindleError("ERR_CONFIG_READ", `config file ${path} is not valid YAML:\n  - ${list}`);
   }
-  const value = doc.toJS() as unknown;
+  let value: unknown;
+  try {
+    // Valid syntax can still fail to become a value: an alias without its anchor, or more alias
+    // expansions than the yaml library allows (its guard against alias bombs).
+    value = doc.toJS();
+  } catch (err) {
+    throw spindleError("ERR_CONFIG_READ", `config file ${path} cannot be read as YAML: ${(err as Error).message}`, { cause: err });
+  }
   if (value === null || value === undefined) return {};
   if (typeof value !== "object" || Array.isArray(value)) throw spindleError("ERR_CONFIG_READ", `config file ${path} must be a YAML mapping at the top level`);
   return value as Record<string, unknown>;

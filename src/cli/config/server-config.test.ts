@@ -116,6 +116,11 @@ test("SVID TTLs above ca_ttl / 6, bad datastores and YAML errors are refused", (
   assert.deepEqual(problemsOf(() => loadServerConfig({ flags: {}, env: {}, cwd })), ["trust_domain: is required"]);
   writeFileSync(file, "trust_domain: [\n");
   assert.throws(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }), (e) => SpindleError.is(e, "ERR_CONFIG_READ"));
+  // The YAML parses but cannot become a value: an alias to no anchor, an alias bomb.
+  writeFileSync(file, "trust_domain: *nowhere\n");
+  assert.throws(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }), (e) => SpindleError.is(e, "ERR_CONFIG_READ") && /alias/.test(e.message));
+  writeFileSync(file, `a: &a [x, x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`).join("\n")}\n`);
+  assert.throws(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }), (e) => SpindleError.is(e, "ERR_CONFIG_READ"));
   assert.throws(() => loadServerConfig({ configFile: join(dir, "missing.yaml"), flags: {}, env: {}, cwd }), /cannot read config file .*missing\.yaml/);
   const ok = loadServerConfig({ flags: { trustDomain: "example.org", dataDir: "/d" }, env: {}, cwd });
   assert.deepEqual(ok.datastore, { kind: "sqlite", path: "/d/datastore.sqlite3" });
