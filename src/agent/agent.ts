@@ -216,6 +216,8 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
       await startAgentSocket({
         socketPath: options.socketPath,
         cache: theCache,
+        // The loop starts after the socket: until then there is no failing streak to report.
+        reachability: { status: () => loop?.status(), nudge: () => loop?.nudge() },
         attestor,
         xdsMetrics,
         authzPolicyPath: options.authzPolicyPath,
