@@ -12,6 +12,7 @@ import type { AgentStore } from "../agentapi/stores.js";
 import { fetchAgent, listAllAgents, removeAgent, updateBanned, updateRenewal, upsertAttestation } from "./agents.js";
 import { fetchBundle, incrementCounter, listBundles, readCounter, removeBundle, upsertBundle, type FederatedBundleRecord } from "./bundles.js";
 import { countEntries, fetchEntry, insertEntry, MAX_PAGE_SIZE, queryEntries, removeEntry, replaceEntry, type EntryFilter, type EntryPage } from "./entries.js";
+import { claimIdentity, hasHistory, readIdentity, type DatastoreIdentity } from "./identity.js";
 import { createJournalStore } from "./journal.js";
 import { migrateToLatest } from "./migrations.js";
 import { describeLocation, openKysely, type DatastoreLocation } from "./open.js";
@@ -47,6 +48,12 @@ export interface Datastore extends AgentStore {
   readCounter(name: string): Promise<number>;
   /** Persists the CA's authority journals. */
   readonly journal: AuthorityJournalStore;
+  /** The identity row; undefined on a datastore no server has claimed yet. */
+  identity(): Promise<DatastoreIdentity | undefined>;
+  /** Writes the identity row unless one exists; returns the row that is there now. */
+  claimIdentity(trustDomain: string): Promise<DatastoreIdentity>;
+  /** True when authorities, entries or agents are stored. */
+  hasHistory(): Promise<boolean>;
   /** Throws ERR_DATASTORE when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -111,6 +118,9 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
       save: (id, j) => run("saveJournal", () => journal.save(id, j)),
       loadAll: () => run("loadAllJournals", () => journal.loadAll()),
     },
+    identity: () => run("readIdentity", () => readIdentity(db)),
+    claimIdentity: (td) => run("claimIdentity", () => claimIdentity(db, td, clock.now())),
+    hasHistory: () => run("hasHistory", () => hasHistory(db)),
     ping: () => run("ping", async () => void (await sql`select 1`.execute(db))),
     close: () => db.destroy(),
   };

@@ -1,6 +1,7 @@
 // Composition of one server instance: datastore (migrated), key manager, CA, registration,
 // admin API on its Unix socket, and the health/metrics endpoints. start() either brings up
 // everything or tears down what it started and rejects with the reason.
+import { guardDatastore } from "./datastore-guard.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.js";
@@ -94,6 +95,15 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     refs.datastore = ds;
     cleanups.push(() => ds.close());
     logger.info({ datastore: ds.description }, "datastore ready (migrations applied)");
+    const identity = await guardDatastore({
+      dataDir: options.dataDir,
+      trustDomain: options.trustDomain,
+      datastore: ds,
+      allowNewDatastore: options.allowNewDatastore === true,
+      logger: deps.logger,
+      now: deps.clock.now,
+    });
+    logger.info({ datastoreId: identity.datastoreId }, "datastore belongs to this trust domain and data dir");
 
     const keyManager = options.keyManager === "disk" ? createDiskKeyManager({ dir: join(options.dataDir, "keys") }) : createMemoryKeyManager();
     const upstream = options.upstreamAuthority ? await loadUpstreamAuthority(options.upstreamAuthority) : undefined;
