@@ -24,6 +24,11 @@ export interface DatastoreOptions {
   clock: Clock;
   /** Called with the operation name for every driver failure (not for validation errors). */
   onError?: (operation: string, err: SpindleError) => void;
+  /**
+   * Runs before any migration; `empty` is true when no Spindle schema exists yet. Throwing
+   * leaves the datastore unmigrated (a refused empty datastore gets no tables).
+   */
+  beforeMigrate?: (info: { empty: boolean }) => void | Promise<void>;
 }
 
 /** Also the agent API's AgentStore (attested agents, renewals, bans). */
@@ -66,6 +71,10 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     options.onError?.("idleConnection", spindleError("ERR_DATASTORE", `idle connection to ${description} failed: ${err.message}`, { cause: err })),
   );
   try {
+    if (options.beforeMigrate !== undefined) {
+      const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+      await options.beforeMigrate({ empty: !tables.some((t) => t.name === "spindle_migration") });
+    }
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
     await db.destroy();

@@ -50,6 +50,27 @@ function hasKeys(dataDir: string): boolean {
   return existsSync(dir) && readdirSync(dir).length > 0;
 }
 
+/**
+ * Before migrations: a datastore without any Spindle schema under a data dir that has held a
+ * trust domain is refused here, so the refused datastore stays as it was (no tables written).
+ */
+export function guardBeforeMigrate(o: Pick<GuardOptions, "dataDir" | "allowNewDatastore"> & { description: string; empty: boolean }): void {
+  if (!o.empty || o.allowNewDatastore) return;
+  const marker = readMarker(join(o.dataDir, MARKER_FILE));
+  if (marker === undefined && !hasKeys(o.dataDir)) return;
+  throw emptyRefusal(o.dataDir, marker, o.description, false);
+}
+
+function emptyRefusal(dataDir: string, marker: Marker | undefined, where: string, history: boolean) {
+  const held = marker !== undefined ? `trust domain "${marker.trust_domain}" on datastore ${marker.datastore} (id ${marker.datastore_id}, recorded ${marker.written_at})` : `CA keys in ${join(dataDir, "keys")}`;
+  return spindleError(
+    "ERR_DATASTORE_MISMATCH",
+    `data dir ${dataDir} has held ${held}, but datastore ${where} is ${history ? "a datastore of unknown identity" : "empty"}: refusing to start a new trust domain on it; ${FLAG_HINT}`,
+  );
+}
+
+const FLAG_HINT = "restore the datastore (or fix the datastore setting), or start once with --allow-new-datastore to accept it";
+
 /** Checks the datastore against the data dir, claims a new one when allowed, and (re)writes the marker. */
 export async function guardDatastore(o: GuardOptions): Promise<DatastoreIdentity> {
   const logger = o.logger.child({ component: "datastore-guard" });
@@ -57,7 +78,6 @@ export async function guardDatastore(o: GuardOptions): Promise<DatastoreIdentity
   const marker = readMarker(markerPath);
   const keys = hasKeys(o.dataDir);
   const where = o.datastore.description;
-  const flagHint = "restore the datastore (or fix the datastore setting), or start once with --allow-new-datastore to accept it";
   let identity = await o.datastore.identity();
 
   if (identity !== undefined && identity.trustDomain !== o.trustDomain) {
@@ -68,13 +88,7 @@ export async function guardDatastore(o: GuardOptions): Promise<DatastoreIdentity
     const history = await o.datastore.hasHistory();
     // A datastore written before identities existed: adopt it, it is not empty.
     const adoptable = history && marker === undefined;
-    if (!adoptable && (marker !== undefined || keys) && !o.allowNewDatastore) {
-      const held = marker !== undefined ? `trust domain "${marker.trust_domain}" on datastore ${marker.datastore} (id ${marker.datastore_id}, recorded ${marker.written_at})` : `CA keys in ${join(o.dataDir, "keys")}`;
-      throw spindleError(
-        "ERR_DATASTORE_MISMATCH",
-        `data dir ${o.dataDir} has held ${held}, but datastore ${where} is ${history ? "a datastore of unknown identity" : "empty"}: refusing to start a new trust domain on it; ${flagHint}`,
-      );
-    }
+    if (!adoptable && (marker !== undefined || keys) && !o.allowNewDatastore) throw emptyRefusal(o.dataDir, marker, where, history);
     identity = await o.datastore.claimIdentity(o.trustDomain);
     if (identity.trustDomain !== o.trustDomain) throw spindleError("ERR_DATASTORE_MISMATCH", `datastore ${where} was just claimed for trust domain "${identity.trustDomain}" by another server`);
     if (adoptable) logger.info({ datastore: where, datastoreId: identity.datastoreId }, "existing datastore had no identity yet: recorded one");
@@ -84,7 +98,7 @@ export async function guardDatastore(o: GuardOptions): Promise<DatastoreIdentity
     if (!o.allowNewDatastore) {
       throw spindleError(
         "ERR_DATASTORE_MISMATCH",
-        `data dir ${o.dataDir} belongs to datastore ${marker.datastore} (id ${marker.datastore_id}), but datastore ${where} is another one (id ${identity.datastoreId}, created ${new Date(identity.createdAt).toISOString()}): refusing a foreign datastore; ${flagHint}`,
+        `data dir ${o.dataDir} belongs to datastore ${marker.datastore} (id ${marker.datastore_id}), but datastore ${where} is another one (id ${identity.datastoreId}, created ${new Date(identity.createdAt).toISOString()}): refusing a foreign datastore; ${FLAG_HINT}`,
       );
     }
     logger.warn({ datastore: where, datastoreId: identity.datastoreId, previous: marker }, "--allow-new-datastore: switching this data dir to another datastore of the same trust domain");
