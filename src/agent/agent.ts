@@ -5,6 +5,7 @@
 // or tears down what it started and rejects with the reason; stop() is clean and idempotent. A
 // stop() while start() is still running makes start() tear down and reject with ERR_AGENT_START,
 // and stop() resolves only once nothing is left running.
+import { join } from "node:path";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Clock } from "../common/clock.js";
 import { SpindleError, spindleError } from "../common/errors.js";
@@ -19,7 +20,7 @@ import type { WorkloadKeyType } from "./cache/workload-key.js";
 import { startHttpEndpoints, type HttpEndpoints } from "../common/http-endpoints.js";
 import { registerAgentMetrics } from "./metrics.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";
-import { createAgentStateStore } from "./server-client/index.js";
+import { chooseServerTrust, createAgentStateStore, type AgentStateStore } from "./server-client/index.js";
 import { startAgentSocket } from "./socket-services.js";
 import { createAgentSvidManager, createSyncLoop, type AgentSvid, type AgentSvidManager, type SyncLoop } from "./sync/index.js";
 import { attestUntilAnswered, createAgentApiTransport, type AgentTransport } from "./transport.js";
@@ -37,7 +38,7 @@ export interface AgentOptions {
   /** Holds the agent SVID, its key (0600) and the last trust bundle; created 0700. */
   dataDir: string;
   nodeAttestor: AgentNodeAttestor;
-  /** X.509 authorities of the trust domain, to verify the server on first contact. */
+  /** X.509 authorities of the trust domain, to verify the server on first contact (later starts use the data dir's bundle; see server-client/bootstrap-trust.ts). */
   trustBundleDer?: readonly Uint8Array[];
   /** Attest without verifying the server when no trust bundle is known (logged loudly). */
   insecureBootstrap?: boolean;
@@ -154,7 +155,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         serverAddresses: options.serverAddresses,
         trustDomain: options.trustDomain,
         nodeAttestor: options.nodeAttestor,
-        trustBundleDer: options.trustBundleDer ?? state.loadBundle(),
+        trustBundleDer: startTrust(state),
         insecureBootstrap: options.insecureBootstrap === true,
         keyType: options.keyType,
         logger: options.logger,
@@ -215,6 +216,8 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
       await startAgentSocket({
         socketPath: options.socketPath,
         cache: theCache,
+        // The loop starts after the socket: until then there is no failing streak to report.
+        reachability: { status: () => loop?.status(), nudge: () => loop?.nudge() },
         attestor,
         xdsMetrics,
         authzPolicyPath: options.authzPolicyPath,
@@ -306,6 +309,26 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
     theLoop.start();
     cleanups.push(() => theLoop.stop());
     logger.info({ agentId: initial.spiffeId, socketPath: options.socketPath, servers: options.serverAddresses, authz: options.authzPolicyPath ?? null }, "agent started");
+  }
+
+  /** The configured bundle is for first contact; the data dir's wins later (server-client/bootstrap-trust.ts). */
+  function startTrust(state: AgentStateStore): readonly Uint8Array[] | undefined {
+    const choice = chooseServerTrust({ configured: options.trustBundleDer, stored: state.loadBundle(), now: clock.now() });
+    const fields = { source: choice.source, dataDirBundle: join(options.dataDir, "bundle.pem"), authorities: choice.ders?.length ?? 0 };
+    if (choice.source === "stored+configured") {
+      logger.warn(
+        { ...fields, added: choice.added, ignored: choice.ignored },
+        "the configured trust_bundle holds authorities newer than every one in the data dir's bundle: trusting them as well until the next sync brings the server's bundle",
+      );
+    } else if (choice.source === "stored" && options.trustBundleDer !== undefined) {
+      logger.info(
+        { ...fields, ignored: choice.ignored },
+        choice.ignored.length > 0
+          ? "verifying the server with the data dir's bundle (kept current by sync); the configured trust_bundle's authorities that the server no longer publishes are not trusted"
+          : "verifying the server with the data dir's bundle (kept current by sync); the configured trust_bundle is only used on first contact",
+      );
+    } else if (choice.source !== "none") logger.info(fields, choice.source === "stored" ? "verifying the server with the data dir's trust bundle" : "first contact: verifying the server with the configured trust_bundle");
+    return choice.ders;
   }
 
   function readiness(): { ready: boolean; reason?: string } {

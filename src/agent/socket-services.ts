@@ -9,13 +9,15 @@ import { createEcdsService, createSdsService, type SecretAliases, type XdsMetric
 import { parseSelector } from "../spiffe/selector.js";
 import { toCallerAttestor } from "./attestors/index.js";
 import { createPolicySource } from "./authz/policy-source.js";
-import { createSdsSecretSource, createWorkloadApiIdentitySource, type IdentityCache } from "./cache/index.js";
+import { createSdsSecretSource, createWorkloadApiIdentitySource, type IdentityCache, type ServerReachability } from "./cache/index.js";
 import { createHealthService } from "./health-service.js";
 import { addWorkloadApi, type WorkloadAttestor } from "./workload-api/index.js";
 
 export interface AgentSocketOptions {
   socketPath: string;
   cache: IdentityCache;
+  /** The sync loop's view of the server, for callers whose SVIDs expired during an outage. */
+  reachability?: ServerReachability;
   attestor: WorkloadAttestor;
   xdsMetrics: XdsMetrics;
   authzPolicyPath?: string;
@@ -38,7 +40,7 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
     // Mode 0777: callers are told apart by SO_PEERCRED, never by file permissions.
     const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }) });
     const peerCredentials = socket.peerCredentials.bind(socket);
-    addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache), attestor: o.attestor, logger, clock: o.clock });
+    addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache, o.reachability), attestor: o.attestor, logger, clock: o.clock });
     const sds = createSdsService({
       source: createSdsSecretSource(cache),
       attestor: callerAttestor,

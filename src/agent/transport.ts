@@ -25,7 +25,7 @@ export interface AgentApiTransportOptions {
   serverAddresses: readonly string[];
   trustDomain: string;
   nodeAttestor: AgentNodeAttestor;
-  /** From --trust-bundle, else the bundle saved by an earlier run. */
+  /** Chosen by chooseServerTrust: the bundle saved by an earlier run, else --trust-bundle. */
   trustBundleDer: readonly Uint8Array[] | undefined;
   insecureBootstrap: boolean;
   keyType?: WorkloadKeyType;

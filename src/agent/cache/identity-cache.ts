@@ -38,6 +38,15 @@ export interface CachedIdentity {
   readonly notAfter: number;
 }
 
+export interface UnservedEntry {
+  readonly entryId: string;
+  readonly spiffeId: string;
+  /** notAfter of the SVID the cache last held for this entry; undefined when none was signed. */
+  readonly svidExpiredAt?: number;
+  /** The server's error code when it refused to sign this entry's last CSR. */
+  readonly signRefused?: string;
+}
+
 export interface IdentityCacheOptions {
   client: ServerClient;
   clock: Clock;
@@ -65,6 +74,11 @@ export interface IdentityCache {
   markReady(): void;
   /** The identities of a workload with these selectors, default (first) identity first. */
   identitiesFor(selectors: readonly Selector[]): CachedIdentity[];
+  /**
+   * Entries matching these selectors that have no servable SVID now (none signed yet, or it
+   * expired, e.g. while the server was unreachable), with the expiry of the SVID last held.
+   */
+  unservedFor(selectors: readonly Selector[]): UnservedEntry[];
   /** Own and federated bundles; ERR_WORKLOAD_API_NOT_READY before the first sync. */
   bundles(): BundleSnapshot;
   /** A JWT-SVID for `spiffeId` (one of the agent's entries), cached until past its half-life. */
@@ -168,6 +182,18 @@ export function createIdentityCache(options: IdentityCacheOptions): IdentityCach
         const svid = renewer.get(entry.id);
         // An SVID issued for an earlier SPIFFE ID of the entry is never handed out under the new one.
         if (svid !== undefined && svid.spiffeId === entry.spiffeId && now < svid.notAfter) out.push(identityOf(entry, svid));
+      }
+      return out;
+    },
+    unservedFor(selectors) {
+      const now = clock.now();
+      const out: UnservedEntry[] = [];
+      for (const entry of index.matching(selectors)) {
+        const svid = renewer.get(entry.id);
+        if (svid !== undefined && svid.spiffeId === entry.spiffeId && now < svid.notAfter) continue;
+        const expiredAt = svid !== undefined && svid.spiffeId === entry.spiffeId ? svid.notAfter : renewer.expiredAt(entry.id);
+        const refused = renewer.refusal(entry.id);
+        out.push({ entryId: entry.id, spiffeId: entry.spiffeId, ...(expiredAt !== undefined ? { svidExpiredAt: expiredAt } : {}), ...(refused !== undefined ? { signRefused: refused } : {}) });
       }
       return out;
     },

@@ -1,8 +1,8 @@
 // Public surface of the agent's identity cache: entries diffed by revision, workload keys and
 // CSRs, X.509-SVIDs renewed at half-life, bundles, JWT-SVIDs, and the adapters that expose the
 // cache to the Workload API and to SDS. The server is reached only through ServerClient.
-export { createIdentityCache, type IdentityCache, type IdentityCacheOptions, type CacheChange, type CachedIdentity } from "./identity-cache.js";
-export { createWorkloadApiIdentitySource } from "./workload-api-source.js";
+export { createIdentityCache, type IdentityCache, type IdentityCacheOptions, type CacheChange, type CachedIdentity, type UnservedEntry } from "./identity-cache.js";
+export { createWorkloadApiIdentitySource, type ServerReachability } from "./workload-api-source.js";
 export { createSdsSecretSource } from "./sds-source.js";
 export type { BundleSnapshot } from "./bundle-state.js";
 export type { EntryDiff } from "./entry-index.js";

@@ -33,6 +33,10 @@ export interface RenewerOptions {
 
 export interface Renewer {
   get(entryId: string): CachedSvid | undefined;
+  /** notAfter of the entry's SVID when it expired unrenewed (until a new one is signed). */
+  expiredAt(entryId: string): number | undefined;
+  /** The server's code when it refused the entry's last CSR. */
+  refusal(entryId: string): string | undefined;
   readonly size: number;
   /** Replaces the set of tainted authority ids (from the latest sync). */
   setTainted(ids: readonly string[]): void;
@@ -45,6 +49,8 @@ export interface Renewer {
 export function createRenewer(options: RenewerOptions): Renewer {
   const { clock, logger } = options;
   const svids = new Map<string, CachedSvid>();
+  /** entry id -> notAfter of its SVID that expired unrenewed; cleared by a new SVID or a drop. */
+  const expired = new Map<string, number>();
   let tainted: ReadonlySet<string> = new Set();
   /** Entries the server refused to sign: retried with backoff until their revision changes. */
   const failing = new Map<string, { code: string; revision: number; attempts: number; retryAt: number }>();
@@ -71,6 +77,7 @@ export function createRenewer(options: RenewerOptions): Renewer {
     for (const s of svids.values()) if (s.notAfter <= now) gone.push(s);
     for (const s of gone) {
       svids.delete(s.entryId);
+      expired.set(s.entryId, s.notAfter);
       logger.warn({ entryId: s.entryId, spiffeId: s.spiffeId, notAfter: new Date(s.notAfter).toISOString() }, "SVID expired before it could be renewed (server unreachable or refusing); no longer served");
     }
     if (gone.length > 0) options.onSvids(gone.map((s) => s.entryId), [...new Set(gone.map((s) => s.spiffeId))]);
@@ -87,6 +94,7 @@ export function createRenewer(options: RenewerOptions): Renewer {
       const previous = svids.get(svid.entryId);
       if (previous !== undefined) spiffeIds.add(previous.spiffeId);
       svids.set(svid.entryId, svid);
+      expired.delete(svid.entryId);
       entryIds.push(svid.entryId);
       spiffeIds.add(svid.spiffeId);
       if (failing.delete(svid.entryId)) logger.info({ entryId: svid.entryId, spiffeId: svid.spiffeId }, "SVID signed again after earlier failures");
@@ -141,6 +149,8 @@ export function createRenewer(options: RenewerOptions): Renewer {
 
   return {
     get: (entryId) => svids.get(entryId),
+    expiredAt: (entryId) => expired.get(entryId),
+    refusal: (entryId) => failing.get(entryId)?.code,
     get size() {
       return svids.size;
     },
@@ -155,6 +165,7 @@ export function createRenewer(options: RenewerOptions): Renewer {
     },
     drop(entryId) {
       failing.delete(entryId);
+      expired.delete(entryId);
       const had = svids.delete(entryId);
       if (had) scheduleExpiry();
       return had;

@@ -4,3 +4,4 @@ export { createServerConnection, serverAnswer, isTransientServerAnswer, retryAft
 export { createAgentServerClient, toAgentEntry, type AgentServerClientOptions } from "./client.js";
 export { attestAgent, type AttestationResult, type AttestOptions } from "./attest.js";
 export { createAgentStateStore, type AgentStateStore } from "./state.js";
+export { chooseServerTrust, type TrustChoice, type TrustSource } from "./bootstrap-trust.js";

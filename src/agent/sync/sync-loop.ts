@@ -35,6 +35,8 @@ export interface SyncStatus {
   readonly lastSuccessAt?: number;
   /** Code and message of the last failure of the current streak. */
   readonly lastError?: { readonly code: string; readonly message: string };
+  /** Epoch ms of the first failed round of the current streak (absent when the last round succeeded). */
+  readonly failingSince?: number;
 }
 
 export interface SyncLoop {
@@ -45,7 +47,16 @@ export interface SyncLoop {
   /** Runs one round now (or joins the one in progress); never rejects, the outcome is in status(). */
   syncNow(): Promise<void>;
   status(): SyncStatus;
+  /**
+   * While failing, retries now instead of at the backoff's next slot, at most once per
+   * NUDGE_MIN_GAP_MS: a workload refused because its SVID expired during an outage asks for
+   * this, so the server's return is noticed within a second, not after up to 60 s of backoff.
+   * No effect while rounds succeed (the regular interval applies) or one is in progress.
+   */
+  nudge(): void;
 }
+
+export const NUDGE_MIN_GAP_MS = 1_000;
 
 export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
   const { client, cache, clock } = options;
@@ -61,6 +72,7 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
   let lastSuccessAt: number | undefined;
   let lastError: { code: string; message: string } | undefined;
   let ready = false;
+  let lastAttemptAt = -Infinity;
 
   async function round(): Promise<void> {
     const known = cache.knownRevisions();
@@ -120,6 +132,7 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
 
   function syncNow(): Promise<void> {
     if (inFlight !== undefined) return inFlight;
+    lastAttemptAt = clock.now();
     inFlight = round().then(
       () => {
         succeeded();
@@ -147,6 +160,11 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
       await inFlight;
     },
     syncNow,
-    status: () => ({ failures, lastSuccessAt, lastError }),
+    status: () => ({ failures, lastSuccessAt, lastError, ...(failures > 0 ? { failingSince: streakStart } : {}) }),
+    nudge() {
+      if (!running || failures === 0 || inFlight !== undefined || clock.now() - lastAttemptAt < NUDGE_MIN_GAP_MS) return;
+      logger.debug({ failures }, "a workload is waiting for an SVID: retrying the server now instead of after the backoff");
+      void syncNow();
+    },
   };
 }

@@ -9,7 +9,7 @@ import type { Logger } from "../../common/logger.js";
 import type { PeerCredentials } from "../../common/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
 import { toGrpcStatus } from "../../common/wire-errors.js";
-import type { IdentitySource, WorkloadAttestor, WorkloadIdentity } from "./contracts.js";
+import type { IdentitySource, PendingIdentities, WorkloadAttestor, WorkloadIdentity } from "./contracts.js";
 
 /** The metadata every Workload API request must carry, and its only accepted value. */
 export const WORKLOAD_API_HEADER = "workload.spiffe.io";
@@ -71,6 +71,8 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
     },
     identities(caller) {
       const found = source.identitiesFor(caller.selectors);
+      const pending = found.length === 0 ? source.pendingFor?.(caller.selectors) : undefined;
+      if (pending !== undefined) throw pendingError(caller, pending);
       if (found.length === 0) {
         caller.log.warn("no registration entry matches the caller's selectors (PermissionDenied)");
         throw spindleError("ERR_WORKLOAD_NO_IDENTITY", "no identity issued: no registration entry matches this workload's selectors");
@@ -78,6 +80,30 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
       return found;
     },
   };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * A caller whose entries match but whose SVIDs expired (or are not signed yet) is not "unknown":
+ * PermissionDenied would make some SDKs give up for good (java-spiffe never retries it), so it
+ * gets Unavailable and the log says why (docs/workload-api.md, "Who is calling", step 5).
+ */
+function pendingError(caller: CallerContext, p: PendingIdentities): SpindleError {
+  const down = p.serverUnreachableSince !== undefined;
+  const why = p.entries.map((e) => {
+    const svid = e.svidExpiredAt !== undefined ? `its SVID expired at ${iso(e.svidExpiredAt)}` : "no SVID has been signed for it yet";
+    const server = down ? ` and the server is unreachable since ${iso(p.serverUnreachableSince!)} (${p.serverError ?? "unknown error"})` : e.signRefused !== undefined ? ` (the server refused its CSR: ${e.signRefused})` : "";
+    return `entry ${e.entryId} (${e.spiffeId}) matches but ${svid}${server}`;
+  });
+  caller.log.warn(
+    { entries: p.entries.map((e) => e.entryId), ...(down ? { serverUnreachableSince: iso(p.serverUnreachableSince!), serverError: p.serverError } : {}) },
+    `${why.join("; ")}: answering Unavailable (clients retry)`,
+  );
+  return spindleError(
+    "ERR_WORKLOAD_SVID_PENDING",
+    down ? "no valid SVID right now: this workload's SVID expired while the agent cannot reach the server; retry" : "no valid SVID right now: this workload's SVID is being issued; retry",
+  );
 }
 
 /** A grpc-js status error (src/common/wire-errors.ts): safe message, code in the trailers. */

@@ -49,12 +49,28 @@ export interface MintedJwtSvid {
   readonly expiresAt: number;
 }
 
+/** Why a caller whose selectors match entries has no identity to be served right now. */
+export interface PendingIdentities {
+  /** The matching entries without a valid SVID. */
+  readonly entries: readonly { readonly entryId: string; readonly spiffeId: string; readonly svidExpiredAt?: number; readonly signRefused?: string }[];
+  /** Epoch ms since when the server has been unreachable; undefined when the last sync succeeded. */
+  readonly serverUnreachableSince?: number;
+  /** Code of the last failed sync, when failing. */
+  readonly serverError?: string;
+}
+
 /** The agent's view of identities, as the Workload API needs it. */
 export interface IdentitySource {
   /** False until the agent completed its first sync with the server; never goes back to false. */
   readonly ready: boolean;
   /** The identities whose entries match `selectors`, default (first) identity first. */
   identitiesFor(selectors: readonly Selector[]): readonly WorkloadIdentity[];
+  /**
+   * Called when identitiesFor found nothing: undefined when no entry matches (PermissionDenied),
+   * else the matching entries that have no valid SVID now and the server's state (Unavailable).
+   * Also asks the agent to retry an unreachable server at once (rate-limited).
+   */
+  pendingFor?(selectors: readonly Selector[]): PendingIdentities | undefined;
   bundles(): TrustBundles;
   /** Signs a JWT-SVID for `spiffeId` (an identity the caller was found entitled to). */
   mintJwtSvid(spiffeId: string, audience: readonly string[]): Promise<MintedJwtSvid>;

@@ -12,6 +12,7 @@ import type { AgentStore } from "../agentapi/stores.js";
 import { fetchAgent, listAllAgents, removeAgent, updateBanned, updateRenewal, upsertAttestation } from "./agents.js";
 import { fetchBundle, incrementCounter, listBundles, readCounter, removeBundle, upsertBundle, type FederatedBundleRecord } from "./bundles.js";
 import { countEntries, fetchEntry, insertEntry, MAX_PAGE_SIZE, queryEntries, removeEntry, replaceEntry, type EntryFilter, type EntryPage } from "./entries.js";
+import { claimIdentity, hasHistory, readIdentity, type DatastoreIdentity } from "./identity.js";
 import { createJournalStore } from "./journal.js";
 import { migrateToLatest } from "./migrations.js";
 import { describeLocation, openKysely, type DatastoreLocation } from "./open.js";
@@ -23,6 +24,11 @@ export interface DatastoreOptions {
   clock: Clock;
   /** Called with the operation name for every driver failure (not for validation errors). */
   onError?: (operation: string, err: SpindleError) => void;
+  /**
+   * Runs before any migration; `empty` is true when no Spindle schema exists yet. Throwing
+   * leaves the datastore unmigrated (a refused empty datastore gets no tables).
+   */
+  beforeMigrate?: (info: { empty: boolean }) => void | Promise<void>;
 }
 
 /** Also the agent API's AgentStore (attested agents, renewals, bans). */
@@ -47,6 +53,12 @@ export interface Datastore extends AgentStore {
   readCounter(name: string): Promise<number>;
   /** Persists the CA's authority journals. */
   readonly journal: AuthorityJournalStore;
+  /** The identity row; undefined on a datastore no server has claimed yet. */
+  identity(): Promise<DatastoreIdentity | undefined>;
+  /** Writes the identity row unless one exists; returns the row that is there now. */
+  claimIdentity(trustDomain: string): Promise<DatastoreIdentity>;
+  /** True when authorities, entries or agents are stored. */
+  hasHistory(): Promise<boolean>;
   /** Throws ERR_DATASTORE when the database cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -59,6 +71,10 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     options.onError?.("idleConnection", spindleError("ERR_DATASTORE", `idle connection to ${description} failed: ${err.message}`, { cause: err })),
   );
   try {
+    if (options.beforeMigrate !== undefined) {
+      const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+      await options.beforeMigrate({ empty: !tables.some((t) => t.name === "spindle_migration") });
+    }
     await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
     await db.destroy();
@@ -111,6 +127,9 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
       save: (id, j) => run("saveJournal", () => journal.save(id, j)),
       loadAll: () => run("loadAllJournals", () => journal.loadAll()),
     },
+    identity: () => run("readIdentity", () => readIdentity(db)),
+    claimIdentity: (td) => run("claimIdentity", () => claimIdentity(db, td, clock.now())),
+    hasHistory: () => run("hasHistory", () => hasHistory(db)),
     ping: () => run("ping", async () => void (await sql`select 1`.execute(db))),
     close: () => db.destroy(),
   };

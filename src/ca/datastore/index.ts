@@ -1,4 +1,5 @@
 export { createDatastore, type Datastore, type DatastoreOptions } from "./datastore.js";
+export type { DatastoreIdentity } from "./identity.js";
 export { parseDatastoreLocation, describeLocation, type DatastoreLocation } from "./open.js";
 export type { EntryFilter, EntryPage } from "./entries.js";
 export { MAX_PAGE_SIZE } from "./entries.js";

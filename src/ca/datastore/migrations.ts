@@ -83,6 +83,19 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  // Which trust domain this datastore holds and a random id naming this datastore, so a server
+  // whose data dir remembers another datastore (or none) can refuse it (src/ca/server/datastore-guard.ts).
+  "0003_datastore_identity": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("datastore_identity")
+        .addColumn("singleton", "varchar(16)", (c) => c.primaryKey())
+        .addColumn("datastore_id", "varchar(64)", (c) => c.notNull())
+        .addColumn("trust_domain", "varchar(255)", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -3,7 +3,7 @@
 import Database from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
-import { spindleError } from "../../common/errors.js";
+import { SpindleError, spindleError } from "../../common/errors.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatastoreLocation = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -37,6 +37,7 @@ export async function openKysely(loc: DatastoreLocation, onIdleError: (err: Erro
   try {
     if (loc.kind === "sqlite") {
       const database = new Database(loc.path);
+      checkSqliteIntegrity(database, loc.path);
       database.pragma("journal_mode = WAL");
       database.pragma("foreign_keys = ON");
       database.pragma("busy_timeout = 5000");
@@ -54,8 +55,37 @@ export async function openKysely(loc: DatastoreLocation, onIdleError: (err: Erro
     }
     return db;
   } catch (err) {
+    if (err instanceof SpindleError) throw err;
     throw spindleError("ERR_DATASTORE", `cannot open datastore ${where}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+const CORRUPT_CODES = new Set(["SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_CORRUPT_VTAB", "SQLITE_CORRUPT_INDEX"]);
+
+/**
+ * A truncated or damaged SQLite file is refused with ERR_DATASTORE_CORRUPT: nothing is written to
+ * it (no migration could "repair" it into an empty trust domain). A 0-byte or missing file is a
+ * valid empty database; whether the server may start on it is the data dir's call
+ * (src/ca/server/datastore-guard.ts).
+ */
+function checkSqliteIntegrity(database: Database.Database, path: string): void {
+  const refuse = (why: string, cause?: unknown) => {
+    database.close();
+    return spindleError(
+      "ERR_DATASTORE_CORRUPT",
+      `SQLite datastore ${path} is truncated or damaged (${why}); it is left untouched: restore it from a backup, or move it away and start with --allow-new-datastore to begin a new trust domain`,
+      { cause },
+    );
+  };
+  let result: unknown;
+  try {
+    result = database.pragma("quick_check", { simple: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "";
+    if (CORRUPT_CODES.has(code)) throw refuse(`${code}: ${(err as Error).message}`, err);
+    throw err;
+  }
+  if (result !== "ok") throw refuse(`integrity check: ${String(result)}`);
 }
 
 /** True for a unique or primary key violation in either dialect. */

@@ -57,6 +57,14 @@ export interface AuthorityJournalsTable {
   updated_at: number | string;
 }
 
+/** One row: the datastore's identity (see migration 0003). */
+export interface DatastoreIdentityTable {
+  singleton: string;
+  datastore_id: string;
+  trust_domain: string;
+  created_at: number | string;
+}
+
 export interface CountersTable {
   name: string;
   value: number | string;
@@ -85,5 +93,6 @@ export interface DatabaseSchema {
   join_tokens: JoinTokensTable;
   authority_journals: AuthorityJournalsTable;
   counters: CountersTable;
+  datastore_identity: DatastoreIdentityTable;
   attested_agents: AttestedAgentsTable;
 }

@@ -44,6 +44,11 @@ export interface ServerOptions {
   bundleRefreshHintSeconds: number;
   /** How often the other replicas' authorities are re-read from the datastore (HA). Default 5 s. */
   peerRefreshIntervalSeconds?: number;
+  /**
+   * Start even though the data dir has held a trust domain and the datastore is empty or another
+   * one (`--allow-new-datastore`; src/ca/server/datastore-guard.ts). Never read from a config file.
+   */
+  allowNewDatastore?: boolean;
   /** Agent API limits and the agent SVID TTL; unset values take the agent API's defaults. */
   agentApi?: AgentApiLimits;
   /** OIDC discovery for JWT-SVIDs (docs/oidc.md); off when unset. Its issuer must equal jwtIssuer. */

@@ -1,6 +1,7 @@
 // Composition of one server instance: datastore (migrated), key manager, CA, registration,
 // admin API on its Unix socket, and the health/metrics endpoints. start() either brings up
 // everything or tears down what it started and rejects with the reason.
+import { guardBeforeMigrate, guardDatastore } from "./datastore-guard.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.js";
@@ -11,7 +12,7 @@ import { startAgentApiServer } from "../agentapi/index.js";
 import { loadNodeAttestors } from "../nodeattestors/index.js";
 import { parseTrustDomain } from "../../spiffe/index.js";
 import { createCertificateAuthority, loadUpstreamAuthority, type ManagedCertificateAuthority } from "../authority/index.js";
-import { createDatastore, type Datastore } from "../datastore/index.js";
+import { createDatastore, describeLocation, type Datastore } from "../datastore/index.js";
 import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
 import { createRegistration } from "../registration/index.js";
 import { startOidcEndpoint, type OidcEndpoint } from "../oidc/index.js";
@@ -98,6 +99,8 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     const ds = await createDatastore({
       location: options.datastore,
       clock: deps.clock,
+      beforeMigrate: ({ empty }) =>
+        guardBeforeMigrate({ dataDir: options.dataDir, allowNewDatastore: options.allowNewDatastore === true, description: describeLocation(options.datastore), empty }),
       onError: (operation, err) => {
         metrics.datastoreErrors.inc({ operation });
         logger.error({ operation, err: err.cause ?? err }, "datastore operation failed");
@@ -106,6 +109,15 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     refs.datastore = ds;
     cleanups.push(() => ds.close());
     logger.info({ datastore: ds.description }, "datastore ready (migrations applied)");
+    const identity = await guardDatastore({
+      dataDir: options.dataDir,
+      trustDomain: options.trustDomain,
+      datastore: ds,
+      allowNewDatastore: options.allowNewDatastore === true,
+      logger: deps.logger,
+      now: deps.clock.now,
+    });
+    logger.info({ datastoreId: identity.datastoreId }, "datastore belongs to this trust domain and data dir");
 
     const keyManager = options.keyManager === "disk" ? createDiskKeyManager({ dir: join(options.dataDir, "keys") }) : createMemoryKeyManager();
     const upstream = options.upstreamAuthority ? await loadUpstreamAuthority(options.upstreamAuthority) : undefined;

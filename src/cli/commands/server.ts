@@ -7,7 +7,7 @@ import { createLogger } from "../../common/logger.js";
 import { loadServerConfig, type ServerFlags } from "../config/index.js";
 import { CliExit, packageVersion, type CliIO } from "../program.js";
 
-type RunOpts = ServerFlags & { config?: string };
+type RunOpts = ServerFlags & { config?: string; allowNewDatastore?: boolean };
 
 export function registerServerCommands(group: Command, io: CliIO): void {
   group
@@ -20,6 +20,7 @@ export function registerServerCommands(group: Command, io: CliIO): void {
     .option("--admin-socket <path>", "admin API socket (overrides admin_socket)")
     .option("--datastore <url>", "postgres:// URL or sqlite:<path> (overrides datastore)")
     .option("--log-level <level>", "trace|debug|info|warn|error|fatal|silent (overrides log_level)")
+    .option("--allow-new-datastore", "start although the data dir has held a trust domain and the datastore is empty or another one (see docs/commands/server.md)")
     .action(async (opts: RunOpts) => {
       let config;
       try {
@@ -33,7 +34,7 @@ export function registerServerCommands(group: Command, io: CliIO): void {
       // Loaded on demand: the server pulls in the datastore drivers and HTTP/2 stacks, which
       // would slow every other `spindle` command down.
       const { createServer, formatHostPort } = await import("../../ca/server/index.js");
-      const server = createServer(config, { logger, clock: systemClock, version: packageVersion() });
+      const server = createServer({ ...config, allowNewDatastore: opts.allowNewDatastore === true }, { logger, clock: systemClock, version: packageVersion() });
       const stopped = new Promise<string>((resolve) => {
         process.once("SIGTERM", () => resolve("SIGTERM"));
         process.once("SIGINT", () => resolve("SIGINT"));

@@ -23,6 +23,8 @@ export interface TempPostgres {
   url: string;
   /** Creates another empty database and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /** Stops PostgreSQL (fast shutdown: clients are disconnected) and starts it again on the same data and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,9 +50,13 @@ export async function startPostgres(): Promise<TempPostgres> {
   }
   const port = await freePort();
   const args = ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"];
-  const child: ChildProcess = spawn(join(BIN, "postgres"), args, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
-  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const launch = (): ChildProcess => {
+    const c = spawn(join(BIN, "postgres"), args, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
+    c.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    return c;
+  };
+  let child = launch();
   const base = `postgres://spindle@127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode === null) {
@@ -60,26 +66,29 @@ export async function startPostgres(): Promise<TempPostgres> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`postgres exited with ${child.exitCode}: ${log}`);
-    }
-    const c = new pg.Client({ connectionString: `${base}/postgres` });
-    try {
-      await c.connect();
-      await c.end();
-      break;
-    } catch {
-      await c.end().catch(() => undefined);
-      if (Date.now() > deadline) {
+  const waitAccepting = async () => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) {
         await stop();
-        throw new Error(`postgres did not accept connections within 30 s: ${log}`);
+        throw new Error(`postgres exited with ${child.exitCode}: ${log}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      const c = new pg.Client({ connectionString: `${base}/postgres` });
+      try {
+        await c.connect();
+        await c.end();
+        break;
+      } catch {
+        await c.end().catch(() => undefined);
+        if (Date.now() > deadline) {
+          await stop();
+          throw new Error(`postgres did not accept connections within 30 s: ${log}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
-  }
+  };
+  await waitAccepting();
   const createDatabase = async (name: string) => {
     const c = new pg.Client({ connectionString: `${base}/postgres` });
     await c.connect();
@@ -91,6 +100,13 @@ export async function startPostgres(): Promise<TempPostgres> {
     return `${base}/${name}`;
   };
   const url = await createDatabase("spindle");
-  return { url, createDatabase, stop };
+  const restart = async () => {
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGINT");
+    await exited;
+    child = launch();
+    await waitAccepting();
+  };
+  return { url, createDatabase, restart, stop };
 }
 

@@ -38,7 +38,7 @@ func fail(what string, err error) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: interop fetch|watch-bundles|mtls-server|mtls-client [flags]")
+		fmt.Fprintln(os.Stderr, "usage: interop fetch|watch-bundles|watch-x509|mtls-server|mtls-client [flags]")
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -48,6 +48,8 @@ func main() {
 		fetch(ctx, os.Args[2:])
 	case "watch-bundles":
 		watchBundles(ctx, os.Args[2:])
+	case "watch-x509":
+		watchX509(os.Args[2:])
 	case "mtls-server":
 		mtlsServer(ctx, os.Args[2:])
 	case "mtls-client":
@@ -226,4 +228,31 @@ func mtlsClient(ctx context.Context, args []string) {
 		fail("read", err)
 	}
 	emit(map[string]any{"event": "reply", "reply": strings.TrimSpace(reply)})
+}
+
+type x509Watcher struct{}
+
+func (x509Watcher) OnX509ContextUpdate(c *workloadapi.X509Context) {
+	svid := c.DefaultSVID()
+	emit(map[string]any{"event": "x509-update", "spiffe_id": svid.ID.String(), "serial": svid.Certificates[0].SerialNumber.String(), "at_ms": time.Now().UnixMilli()})
+}
+
+func (x509Watcher) OnX509ContextWatchError(err error) {
+	emit(map[string]any{"event": "watch-error", "error": err.Error(), "at_ms": time.Now().UnixMilli()})
+}
+
+// watch-x509: one go-spiffe client watching X.509 contexts for `duration`, printing every update
+// and every watch error (the client reconnects on its own, with its own backoff).
+func watchX509(args []string) {
+	fs := flag.NewFlagSet("watch-x509", flag.ExitOnError)
+	duration := fs.Duration("duration", 90*time.Second, "how long to watch")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	client, err := workloadapi.New(ctx)
+	if err != nil {
+		fail("client", err)
+	}
+	defer client.Close()
+	_ = client.WatchX509Context(ctx, x509Watcher{})
 }
