@@ -93,3 +93,44 @@ test("bundle set, list, delete; show in both formats; token; authority; healthch
   const jwt = await cli("jwt", "mint", "--spiffe-id", "spiffe://example.org/t", "--audience", "a", "--ttl", "1m");
   assert.match(jwt.out, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
 });
+
+test("entry create: selectors are validated, with the accepted keys named; --allow-unknown-selectors; unknown parents warned", async () => {
+  const create = (...extra: string[]) => cli("entry", "create", "--spiffe-id", "spiffe://example.org/sel", "--parent-id", "spiffe://example.org/spindle/server", ...extra);
+  const uuid = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/sel", "--parent-id", "spiffe://example.org/agent", "--selector", "unix:uuid:1000");
+  assert.equal(uuid.code, 1);
+  assert.equal(
+    uuid.err,
+    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "unix:uuid:1000": unknown unix key "uuid"; accepted keys: uid, user, gid, group, supplementary_gid, supplementary_group, path, sha256 (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
+  );
+  const abc = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/sel", "--parent-id", "spiffe://example.org/agent", "--selector", "unix:uid:abc");
+  assert.equal(
+    abc.err,
+    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "unix:uid:abc": the value of unix:uid must be a non-negative integer (0-4294967295) without sign or leading zeros, got "abc"\n',
+  );
+  const foo = await create("--selector", "foo:bar");
+  assert.equal(
+    foo.err,
+    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "foo:bar": unknown selector type "foo"; known types: unix, k8s, docker (workload), join_token, x509pop, k8s_psat (node) (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
+  );
+  assert.deepEqual(await json("entry", "count", "--spiffe-id", "spiffe://example.org/sel"), { count: 0 }, "nothing stored");
+
+  const allowed = await create("--selector", "foo:bar", "--allow-unknown-selectors", "--output", "json");
+  assert.equal(allowed.code, 0, allowed.err);
+  assert.equal(allowed.err, "", "the server's own ID is a known parent: no warning");
+  const id = (JSON.parse(allowed.out) as { id: string }).id;
+  const hint = await cli("entry", "update", "--id", id, "--hint", "x");
+  assert.equal(hint.code, 0, "other fields change without re-checking the stored selector");
+
+  const orphan = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/orphan", "--parent-id", "spiffe://example.org/spindle/agent/x509pop/none", "--selector", "unix:uid:7");
+  assert.equal(orphan.code, 0, orphan.err);
+  assert.equal(
+    orphan.err,
+    "warning: parent ID spiffe://example.org/spindle/agent/x509pop/none is not an attested agent, a generated join token's agent, or the SPIFFE ID of any entry (node alias); the entry matches nothing until one exists\n",
+  );
+  const tok = await json("token", "generate", "--spiffe-id", "spiffe://example.org/node/cli");
+  assert.deepEqual((tok["alias"] as Record<string, unknown>)["created"], true);
+  const under = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/under-alias", "--parent-id", "spiffe://example.org/node/cli", "--selector", "unix:uid:7");
+  assert.deepEqual([under.code, under.err], [0, ""], "a node alias is a known parent");
+  const underToken = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/under-token", "--parent-id", tok["agentId"] as string, "--selector", "unix:uid:7");
+  assert.deepEqual([underToken.code, underToken.err], [0, ""], "a generated token's agent is a known parent");
+});

@@ -8,7 +8,17 @@ import type { CliIO } from "../program.js";
 import { addAdminOptions, collect, failWith, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { entryFromFlags, entryText, filterFromFlags, type EntryFlags } from "./entry-flags.js";
 
-type Opts = EntryFlags & AdminCommandOptions & { data?: string };
+type Opts = EntryFlags & AdminCommandOptions & { data?: string; allowUnknownSelectors?: boolean };
+
+/** The admin API's `spindle-warning` response header (e.g. an unknown parent ID), printed on stderr. */
+function warningPrinter(io: CliIO) {
+  return {
+    onHeader: (h: Headers) => {
+      const w = h.get("spindle-warning");
+      if (w !== null && w !== "") io.stderr(`warning: ${w}\n`);
+    },
+  };
+}
 
 function entryOptions(cmd: Command, what: "create" | "update"): Command {
   const c = cmd
@@ -21,7 +31,8 @@ function entryOptions(cmd: Command, what: "create" | "update"): Command {
     .option("--hint <hint>", "hint delivered with the SVID")
     .option("--federates-with <trust-domain>", "trust domain whose bundle is delivered too; repeatable", collect)
     .option("--admin", "the SVID may call the admin API")
-    .option("--expires-at <time>", "ISO 8601 time or epoch seconds after which the entry is ignored");
+    .option("--expires-at <time>", "ISO 8601 time or epoch seconds after which the entry is ignored")
+    .option("--allow-unknown-selectors", "accept selector types and keys Spindle's attestors do not emit (for attestors added later)");
   return what === "create"
     ? c.option("--data <file>", "JSON file with an array of entries (admin API field names) to create in one batch")
     : c.option("--no-admin", "the SVID may no longer call the admin API");
@@ -47,7 +58,7 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
       }
       if (!Array.isArray(entries)) failWith(io, opts, spindleError("ERR_INVALID_ARGUMENT", `--data ${opts.data}: expected a JSON array of entries`));
       const list = wrap(io, opts, () => entries.map((e: JsonValue, i: number) => parseJsonEntry(e, i)));
-      const r = await runAdmin(io, opts, (c) => c.batchCreateEntry({ entries: list }), {
+      const r = await runAdmin(io, opts, (c) => c.batchCreateEntry({ entries: list, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), {
         json: (x) => toJson(BatchEntryResponseSchema, x),
         text: batchText,
       });
@@ -55,14 +66,14 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
       return;
     }
     const { entry } = build(io, opts);
-    await runAdmin(io, opts, (c) => c.createEntry({ entry }), { json: (e) => toJson(EntrySchema, e), text: entryText });
+    await runAdmin(io, opts, (c) => c.createEntry({ entry, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: (e) => toJson(EntrySchema, e), text: entryText });
   });
 
   entryOptions(addAdminOptions(group.command("update").description("change the given fields of an entry").requiredOption("--id <id>", "entry id")), "update").action(
     async (opts: Opts) => {
       const { entry, fields } = build(io, opts);
       if (fields.length === 0) failWith(io, opts, spindleError("ERR_INVALID_ARGUMENT", "nothing to update: pass at least one field flag"));
-      await runAdmin(io, opts, (c) => c.updateEntry({ entry, fields }), { json: (e) => toJson(EntrySchema, e), text: entryText });
+      await runAdmin(io, opts, (c) => c.updateEntry({ entry, fields, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: (e) => toJson(EntrySchema, e), text: entryText });
     },
   );
 
