@@ -117,7 +117,7 @@ test("a registered workload fetches its X.509-SVID through the Workload API", as
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`SPIFFE ID: +${WORKLOAD_ID}`));
   const { readFileSync } = await import("node:fs");
-  const chain = pemToDers(readFileSync(join(dir, "out", "svid.pem"), "utf8"), "CERTIFICATE");
+  const chain = pemToDers(readFileSync(join(dir, "out", "svid.0.pem"), "utf8"), "CERTIFICATE");
   const bundle = createBundle({ trustDomain: parseTrustDomain(TD), x509Authorities: pemToDers(bundlePem, "CERTIFICATE") });
   const info = validateX509Svid(chain, createBundleSet([bundle]), { now: Date.now() });
   assert.equal(info.spiffeId.toString(), WORKLOAD_ID);

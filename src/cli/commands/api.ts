@@ -52,7 +52,7 @@ export function registerApiCommands(group: Command, io: CliIO): void {
   const fetch = group.command("fetch").description("fetch SVIDs or bundles once");
 
   addApiOptions(fetch.command("x509").description("fetch the caller's X.509-SVIDs (the first is the default identity)"))
-    .option("--write <dir>", "write svid.pem, svid_key.pem (0600) and bundle.pem into this directory")
+    .option("--write <dir>", "write svid.N.pem, svid.N.key (0600), bundle.N.pem and federated_bundle.N.M.pem into this directory, as SPIRE does")
     .action(async (opts: ApiOptions & { write?: string }) => {
       const ctx = await withClient(io, opts, (c) => c.fetchX509Context());
       let written: string[] = [];
