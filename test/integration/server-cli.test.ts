@@ -36,16 +36,16 @@ test("entry create, update (revision rules), show, count, delete", async () => {
   assert.equal(u2["hint"], "h1", "fields without flags are kept");
   const none = await cli("entry", "update", "--id", id);
   assert.equal(none.code, 1);
-  assert.match(none.err, /^error: ERR_INVALID_ARGUMENT: nothing to update/);
+  assert.match(none.err, /^error \[ERR_INVALID_ARGUMENT\]: nothing to update/);
   const badTtl = await cli("entry", "update", "--id", id, "--x509-ttl", "soon");
-  assert.match(badTtl.err, /^error: ERR_INVALID_ARGUMENT: --x509-ttl: "soon" is not a duration/);
+  assert.match(badTtl.err, /^error \[ERR_INVALID_ARGUMENT\]: --x509-ttl: "soon" is not a duration/);
   const text = await cli("entry", "show", "--id", id);
   assert.match(text.out, /Selector +: unix:uid:6/);
   assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:6"), { count: 1 });
   assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:5"), { count: 0 });
   const del = await cli("entry", "delete", "--id", id, "--id", "missing");
   assert.equal(del.code, 1, "a missing id fails the command");
-  assert.match(del.out, /#1: ok: .*\n#2: error: ERR_NOT_FOUND/);
+  assert.match(del.out, /#1: ok: .*\n#2: error \[ERR_NOT_FOUND\]/);
   assert.deepEqual(await json("entry", "count"), { count: 0 });
 });
 
@@ -60,10 +60,10 @@ test("entry create --data creates a batch and reports each failure", async () =>
   );
   const r = await cli("entry", "create", "--data", file);
   assert.equal(r.code, 1);
-  assert.match(r.out, /#1: ok: .* spiffe:\/\/example\.org\/b1\n#2: error: ERR_ENTRY_INVALID: .*at least one selector/);
+  assert.match(r.out, /#1: ok: .* spiffe:\/\/example\.org\/b1\n#2: error \[ERR_ENTRY_INVALID\]: .*at least one selector/);
   writeFileSync(file, '[{"nope": 1}]');
   const bad = await cli("entry", "create", "--data", file);
-  assert.match(bad.err, /^error: ERR_INVALID_ARGUMENT: --data: entry #1: /);
+  assert.match(bad.err, /^error \[ERR_INVALID_ARGUMENT\]: --data: entry #1: /);
 });
 
 test("bundle set, list, delete; show in both formats; token; authority; healthcheck", async () => {
@@ -100,17 +100,17 @@ test("entry create: selectors are validated, with the accepted keys named; --all
   assert.equal(uuid.code, 1);
   assert.equal(
     uuid.err,
-    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "unix:uuid:1000": unknown unix key "uuid"; accepted keys: uid, user, gid, group, supplementary_gid, supplementary_group, path, sha256 (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
+    'error [ERR_ENTRY_INVALID]: invalid registration entry: selectors[0]: selector "unix:uuid:1000": unknown unix key "uuid"; accepted keys: uid, user, gid, group, supplementary_gid, supplementary_group, path, sha256 (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
   );
   const abc = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/sel", "--parent-id", "spiffe://example.org/agent", "--selector", "unix:uid:abc");
   assert.equal(
     abc.err,
-    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "unix:uid:abc": the value of unix:uid must be a non-negative integer (0-4294967295) without sign or leading zeros, got "abc"\n',
+    'error [ERR_ENTRY_INVALID]: invalid registration entry: selectors[0]: selector "unix:uid:abc": the value of unix:uid must be a non-negative integer (0-4294967295) without sign or leading zeros, got "abc"\n',
   );
   const foo = await create("--selector", "foo:bar");
   assert.equal(
     foo.err,
-    'error: ERR_ENTRY_INVALID: invalid registration entry: selectors[0]: selector "foo:bar": unknown selector type "foo"; known types: unix, k8s, docker (workload), join_token, x509pop, k8s_psat (node) (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
+    'error [ERR_ENTRY_INVALID]: invalid registration entry: selectors[0]: selector "foo:bar": unknown selector type "foo"; known types: unix, k8s, docker (workload), join_token, x509pop, k8s_psat (node) (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)\n',
   );
   assert.deepEqual(await json("entry", "count", "--spiffe-id", "spiffe://example.org/sel"), { count: 0 }, "nothing stored");
 

@@ -1,11 +1,11 @@
 // Shared plumbing of the commands that talk to a server's admin socket: the --admin-socket and
 // --output options, running one call, printing the result as JSON or text, and reporting errors
-// as "error: CODE: message" with exit code 1.
+// as "error [CODE]: message" (errorLine in program.ts) with exit code 1.
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export interface AdminCommandOptions {
   adminSocket: string;
@@ -41,7 +41,7 @@ export async function runAdmin<T>(
 export function failWith(io: CliIO, opts: Pick<AdminCommandOptions, "output">, err: unknown): never {
   const e = SpindleError.from(err);
   if (opts.output === "json") io.stderr(JSON.stringify({ error: { code: e.code, message: e.message, ...e.details } }) + "\n");
-  else io.stderr(`error: ${e.code}: ${e.message}\n`);
+  else io.stderr(errorLine(e));
   throw new CliExit(1);
 }
 

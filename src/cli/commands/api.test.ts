@@ -61,7 +61,7 @@ describe("spindle api", () => {
     assert.match(bad.err, /ERR_WORKLOAD_API_ENDPOINT/);
     const down = await cli({}, "api", "fetch", "x509", "--socket-path", join(dir, "nothing.sock"));
     assert.equal(down.code, 1);
-    assert.match(down.err, /ERR_WORKLOAD_API_CALL: FetchX509SVID failed: UNAVAILABLE/);
+    assert.match(down.err, /^error \[ERR_WORKLOAD_API_CALL\]: FetchX509SVID failed: UNAVAILABLE.*\n$/);
   });
 
   it("fetch x509 --write writes SPIRE's file names: svid.N.pem, svid.N.key (0600), bundle.N.pem, federated_bundle.N.M.pem", async () => {

@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import { createBackoff } from "../../common/backoff.js";
 import { GrpcStatus as grpcStatus, SpindleError } from "../../common/errors.js";
 import { createWorkloadApiClient, DEFAULT_WORKLOAD_API_SOCKET, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 import { bundlesText, writeX509Files, x509ContextJson, x509ContextText } from "./api-render.js";
 
 interface ApiOptions {
@@ -30,7 +30,7 @@ function address(io: CliIO, opts: ApiOptions): string {
 function fail(io: CliIO, opts: ApiOptions, err: unknown): never {
   const e = SpindleError.from(err);
   if (opts.output === "json") io.stderr(JSON.stringify({ error: { code: e.code, message: e.message } }) + "\n");
-  else io.stderr(`error: ${e.code}: ${e.message}\n`);
+  else io.stderr(errorLine(e));
   throw new CliExit(1);
 }
 

@@ -17,7 +17,7 @@ import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/agent-config.js";
-import { CliExit, packageVersion, type CliIO } from "../program.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
 
 interface DevOpts {
   trustDomain: string;
@@ -181,7 +181,7 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
     const e = SpindleError.from(err);
     logger.error({ code: e.code, err: e.cause ?? e }, "spindle dev failed to start");
     await stopAll();
-    io.stderr(`error: ${e.code}: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(1);
   }
   const socket = resolve(opts.socketPath);

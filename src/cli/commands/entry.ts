@@ -39,7 +39,7 @@ function entryOptions(cmd: Command, what: "create" | "update"): Command {
 }
 
 function batchText(r: BatchEntryResponse): string {
-  return r.results.map((x, i) => (x.status?.code ? `#${i + 1}: error: ${x.status.code}: ${x.status.message}\n` : `#${i + 1}: ok: ${x.entry!.id} ${x.entry!.spiffeId}\n`)).join("");
+  return r.results.map((x, i) => (x.status?.code ? `#${i + 1}: error [${x.status.code}]: ${x.status.message}\n` : `#${i + 1}: ok: ${x.entry!.id} ${x.entry!.spiffeId}\n`)).join("");
 }
 
 function failIfAnyFailed(io: CliIO, opts: AdminCommandOptions, r: BatchEntryResponse): void {

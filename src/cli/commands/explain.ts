@@ -3,7 +3,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET } from "../config/agent-config.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export function registerExplain(cmd: Command, io: CliIO): void {
   cmd
@@ -22,7 +22,7 @@ export function registerExplain(cmd: Command, io: CliIO): void {
         result = await agentAdminGet(opts.adminSocket, `/explain?pid=${opts.pid}`);
       } catch (err) {
         const e = SpindleError.from(err);
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       io.stdout(opts.output === "json" ? JSON.stringify(result, null, 2) + "\n" : explainText(result as Parameters<typeof explainText>[0]));

@@ -40,7 +40,7 @@ export function e2eSuite(name: string, datastoreUrl: () => Promise<string | unde
 
       const dup = await runCli(["entry", "create", ...A, "--spiffe-id", "spiffe://example.org/web", "--parent-id", "spiffe://example.org/spindle/server", "--selector", "k8s:ns:web", "--selector", "unix:uid:1000"]);
       assert.equal(dup.status, 1);
-      assert.match(dup.stderr, new RegExp(`^error: ERR_ALREADY_EXISTS: .*${entry.id}`));
+      assert.match(dup.stderr, new RegExp(`^error \\[ERR_ALREADY_EXISTS\\]: .*${entry.id}`));
       const bad = await runCli(["entry", "create", ...A, "--spiffe-id", "spiffe://other.org/x", "--parent-id", "spiffe://example.org/a", "--selector", "unix:uid:1", "--x509-ttl", "9h"]);
       assert.equal(bad.status, 1);
       assert.match(bad.stderr, /ERR_ENTRY_INVALID: .*spiffeId: .*outside the trust domain.*x509SvidTtl: TTL 32400s is above the maximum of 14400s/);
