@@ -81,6 +81,9 @@ test("list, show, ban, unban and evict an attested agent; each takes effect on i
   assert.equal(shown["spiffeId"], a.id);
   assert.match(String(shown["serial"]), /^[0-9a-f]+$/);
   assert.equal(shown["canReattest"], false);
+  // JSON times are RFC 3339 (golden: the exact keys and their form).
+  for (const k of ["expiresAt", "createdAt", "updatedAt"]) assert.match(String(shown[k]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, k);
+  assert.ok(Date.parse(shown["expiresAt"] as string) > Date.parse(shown["createdAt"] as string));
 
   const ban = await cli("agent", "ban", "--spiffe-id", a.id);
   assert.equal(ban.status, 0, ban.stderr);

@@ -30,7 +30,7 @@ test("entry create, update (revision rules), show, count, delete", async () => {
   const id = e["id"] as string;
   const u1 = await json("entry", "update", "--id", id, "--admin", "--expires-at", "2030-01-01T00:00:00Z");
   assert.equal(u1["revision"], "1", "admin/expires-at do not bump the revision");
-  assert.equal(u1["expiresAt"], String(Date.parse("2030-01-01T00:00:00Z")));
+  assert.equal(u1["expiresAt"], "2030-01-01T00:00:00.000Z");
   const u2 = await json("entry", "update", "--id", id, "--no-admin", "--dns", "cli.local", "--selector", "unix:uid:6");
   assert.deepEqual([u2["revision"], u2["admin"], u2["dnsNames"]], ["2", undefined, ["cli.local"]]);
   assert.equal(u2["hint"], "h1", "fields without flags are kept");
@@ -74,7 +74,7 @@ test("bundle set, list, delete; show in both formats; token; authority; healthch
   assert.deepEqual((list["bundles"] as { trustDomain: string }[]).map((b) => b.trustDomain), ["partner.org"]);
   assert.equal((await cli("bundle", "delete", "--id", "partner.org")).code, 0);
   const gone = await cli("bundle", "delete", "--id", "partner.org");
-  assert.match(gone.err, /^error: ERR_NOT_FOUND/);
+  assert.match(gone.err, /^error \[ERR_NOT_FOUND\]: /);
   assert.match((await cli("bundle", "show")).out, /^-----BEGIN CERTIFICATE-----/);
   const spiffe = JSON.parse((await cli("bundle", "show", "--format", "spiffe")).out) as { keys: { use: string }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
   assert.deepEqual(spiffe.keys.map((k) => k.use).sort(), ["jwt-svid", "x509-svid"]);
@@ -133,4 +133,52 @@ test("entry create: selectors are validated, with the accepted keys named; --all
   assert.deepEqual([under.code, under.err], [0, ""], "a node alias is a known parent");
   const underToken = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/under-token", "--parent-id", tok["agentId"] as string, "--selector", "unix:uid:7");
   assert.deepEqual([underToken.code, underToken.err], [0, ""], "a generated token's agent is a known parent");
+});
+
+/** Every time-like value in a JSON document, by path. */
+function times(doc: unknown, path = "$"): [string, unknown][] {
+  if (Array.isArray(doc)) return doc.flatMap((v, i) => times(v, `${path}[${i}]`));
+  if (doc === null || typeof doc !== "object") return [];
+  return Object.entries(doc).flatMap(([k, v]) => (/(At|^notBefore|^notAfter)$/.test(k) ? [[`${path}.${k}`, v] as [string, unknown]] : times(v, `${path}.${k}`)));
+}
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+test("JSON output: every time is RFC 3339 (golden keys per command)", async () => {
+  const file = join(srv.dir, "ts.json");
+  writeFileSync(file, JSON.stringify({ keys: [], spiffe_sequence: 1 }));
+  assert.equal((await cli("bundle", "set", "--id", "ts.org", "--path", file)).code, 0);
+  const e = await json("entry", "create", "--spiffe-id", "spiffe://example.org/ts", "--parent-id", "spiffe://example.org/spindle/server", "--selector", "x509pop:subject:cn:ts", "--expires-at", "2031-02-03T04:05:06Z");
+  const batchFile = join(srv.dir, "ts-batch.json");
+  writeFileSync(batchFile, JSON.stringify([{ spiffeId: "spiffe://example.org/ts-b", parentId: "spiffe://example.org/ts", selectors: [{ type: "unix", value: "uid:9" }] }]));
+  const batch = await cli("entry", "create", "--data", batchFile, "--output", "json");
+  assert.equal(batch.code, 0, batch.err);
+  const docs: Record<string, unknown> = {
+    entry: e,
+    entries: await json("entry", "show", "--spiffe-id", "spiffe://example.org/ts"),
+    batch: JSON.parse(batch.out),
+    bundles: await json("bundle", "list"),
+    authorities: await json("authority", "show"),
+    token: await json("token", "generate"),
+  };
+  const found = Object.entries(docs).flatMap(([name, d]) => times(d, name));
+  assert.deepEqual(
+    [...new Set(found.map(([p]) => p.replace(/\[\d+\]/g, "[]")))].sort(),
+    [
+      "authorities.authorities[].notAfter",
+      "authorities.authorities[].notBefore",
+      "batch.results[].entry.createdAt",
+      "batch.results[].entry.updatedAt",
+      "bundles.bundles[].updatedAt",
+      "entries.entries[].createdAt",
+      "entries.entries[].expiresAt",
+      "entries.entries[].updatedAt",
+      "entry.createdAt",
+      "entry.expiresAt",
+      "entry.updatedAt",
+      "token.expiresAt",
+    ],
+  );
+  for (const [p, v] of found) assert.match(String(v), RFC3339, p);
+  assert.equal(e["expiresAt"], "2031-02-03T04:05:06.000Z");
+  assert.ok(Math.abs(Date.parse(e["createdAt"] as string) - Date.now()) < 600_000, "createdAt is now, not a misread number");
 });

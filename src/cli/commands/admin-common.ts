@@ -50,6 +50,27 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/**
+ * JSON output's time form everywhere: RFC 3339 in UTC (`2026-12-01T19:10:00.000Z`); null for 0,
+ * the admin API's "never" / "unset".
+ */
+export function rfc3339(ms: bigint | number): string | null {
+  const n = Number(ms);
+  return n === 0 ? null : new Date(n).toISOString();
+}
+
+/** Replaces epoch-millisecond fields of a protobuf JSON object by RFC 3339 (absent when 0). */
+export function withTimes(json: Record<string, unknown>, times: Record<string, bigint>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...json };
+  for (const [k, v] of Object.entries(times)) {
+    const t = rfc3339(v);
+    if (t === null) delete out[k];
+    else out[k] = t;
+  }
+  return out;
+}
+
+/** Text output's time form: RFC 3339, or "never" for 0. */
 export function iso(ms: bigint | number): string {
   const n = Number(ms);
   return n === 0 ? "never" : new Date(n).toISOString();

@@ -5,7 +5,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EntrySchema, EntryFilterSchema } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { parseSelector } from "../../spiffe/index.js";
 import { formatDuration, parseDurationSeconds } from "../config/index.js";
-import { iso } from "./admin-common.js";
+import { toJson } from "@bufbuild/protobuf";
+import { EntrySchema as EntryMessage } from "../../gen/spindle/admin/v1/admin_pb.js";
+import { iso, withTimes } from "./admin-common.js";
 
 export interface EntryFlags {
   id?: string;
@@ -84,4 +86,9 @@ export function entryText(e: Entry): string {
   if (e.hint !== "") lines.push(`Hint             : ${e.hint}`);
   if (e.admin) lines.push("Admin            : true");
   return lines.join("\n") + "\n";
+}
+
+/** An entry as JSON output: the admin API's JSON form with RFC 3339 times. */
+export function entryJson(e: Entry) {
+  return withTimes(toJson(EntryMessage, e) as Record<string, unknown>, { expiresAt: e.expiresAt, createdAt: e.createdAt, updatedAt: e.updatedAt });
 }

@@ -3,10 +3,10 @@ import { readFileSync } from "node:fs";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import type { Command } from "commander";
 import { spindleError } from "../../common/errors.js";
-import { BatchEntryResponseSchema, EntrySchema, type BatchEntryResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
+import { EntryResultSchema, EntrySchema, type BatchEntryResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { CliIO } from "../program.js";
 import { addAdminOptions, collect, failWith, runAdmin, type AdminCommandOptions } from "./admin-common.js";
-import { entryFromFlags, entryText, filterFromFlags, type EntryFlags } from "./entry-flags.js";
+import { entryFromFlags, entryJson, entryText, filterFromFlags, type EntryFlags } from "./entry-flags.js";
 
 type Opts = EntryFlags & AdminCommandOptions & { data?: string; allowUnknownSelectors?: boolean };
 
@@ -38,6 +38,10 @@ function entryOptions(cmd: Command, what: "create" | "update"): Command {
     : c.option("--no-admin", "the SVID may no longer call the admin API");
 }
 
+function batchJson(r: BatchEntryResponse) {
+  return { results: r.results.map((x) => (x.entry === undefined ? toJson(EntryResultSchema, x) : { ...(toJson(EntryResultSchema, x) as object), entry: entryJson(x.entry) })) };
+}
+
 function batchText(r: BatchEntryResponse): string {
   return r.results.map((x, i) => (x.status?.code ? `#${i + 1}: error [${x.status.code}]: ${x.status.message}\n` : `#${i + 1}: ok: ${x.entry!.id} ${x.entry!.spiffeId}\n`)).join("");
 }
@@ -59,21 +63,21 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
       if (!Array.isArray(entries)) failWith(io, opts, spindleError("ERR_INVALID_ARGUMENT", `--data ${opts.data}: expected a JSON array of entries`));
       const list = wrap(io, opts, () => entries.map((e: JsonValue, i: number) => parseJsonEntry(e, i)));
       const r = await runAdmin(io, opts, (c) => c.batchCreateEntry({ entries: list, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), {
-        json: (x) => toJson(BatchEntryResponseSchema, x),
+        json: batchJson,
         text: batchText,
       });
       failIfAnyFailed(io, opts, r);
       return;
     }
     const { entry } = build(io, opts);
-    await runAdmin(io, opts, (c) => c.createEntry({ entry, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: (e) => toJson(EntrySchema, e), text: entryText });
+    await runAdmin(io, opts, (c) => c.createEntry({ entry, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: entryJson, text: entryText });
   });
 
   entryOptions(addAdminOptions(group.command("update").description("change the given fields of an entry").requiredOption("--id <id>", "entry id")), "update").action(
     async (opts: Opts) => {
       const { entry, fields } = build(io, opts);
       if (fields.length === 0) failWith(io, opts, spindleError("ERR_INVALID_ARGUMENT", "nothing to update: pass at least one field flag"));
-      await runAdmin(io, opts, (c) => c.updateEntry({ entry, fields, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: (e) => toJson(EntrySchema, e), text: entryText });
+      await runAdmin(io, opts, (c) => c.updateEntry({ entry, fields, allowUnknownSelectors: opts.allowUnknownSelectors === true }, warningPrinter(io)), { json: entryJson, text: entryText });
     },
   );
 
@@ -85,7 +89,7 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
     .option("--federates-with <trust-domain>", "only entries federating with this trust domain; repeatable", collect)
     .action(async (opts: Opts) => {
       if (opts.id !== undefined) {
-        await runAdmin(io, opts, (c) => c.getEntry({ id: opts.id! }), { json: (e) => toJson(EntrySchema, e), text: entryText });
+        await runAdmin(io, opts, (c) => c.getEntry({ id: opts.id! }), { json: entryJson, text: entryText });
         return;
       }
       const filter = wrap(io, opts, () => filterFromFlags(opts));
@@ -102,14 +106,14 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
           } while (pageToken !== "");
           return all;
         },
-        { json: (es) => ({ entries: es.map((e) => toJson(EntrySchema, e)) }), text: (es) => `Found ${es.length} entr${es.length === 1 ? "y" : "ies"}\n` + es.map((e) => "\n" + entryText(e)).join("") },
+        { json: (es) => ({ entries: es.map(entryJson) }), text: (es) => `Found ${es.length} entr${es.length === 1 ? "y" : "ies"}\n` + es.map((e) => "\n" + entryText(e)).join("") },
       );
     });
 
   addAdminOptions(group.command("delete").description("delete entries by id"))
     .requiredOption("--id <id>", "entry id; repeatable", collect)
     .action(async (opts: AdminCommandOptions & { id: string[] }) => {
-      const r = await runAdmin(io, opts, (c) => c.batchDeleteEntry({ ids: opts.id }), { json: (x) => toJson(BatchEntryResponseSchema, x), text: batchText });
+      const r = await runAdmin(io, opts, (c) => c.batchDeleteEntry({ ids: opts.id }), { json: batchJson, text: batchText });
       failIfAnyFailed(io, opts, r);
     });
 

@@ -1,7 +1,7 @@
 // `spindle token generate`: a single-use join token for node attestation.
 import type { Command } from "commander";
 import type { CliIO } from "../program.js";
-import { addAdminOptions, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { addAdminOptions, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { ttlFlag } from "./entry-flags.js";
 
 export function registerTokenCommands(group: Command, io: CliIO): void {
@@ -18,7 +18,7 @@ export function registerTokenCommands(group: Command, io: CliIO): void {
       await runAdmin(io, opts, (c) => c.generateJoinToken({ ttl, spiffeId: opts.spiffeId ?? "" }), {
         json: (r) => ({
           token: r.token,
-          expiresAt: iso(r.expiresAt),
+          expiresAt: rfc3339(r.expiresAt),
           agentId: r.agentId,
           ...(opts.spiffeId === undefined ? {} : { alias: { spiffeId: opts.spiffeId, entryId: r.aliasEntryId, created: r.aliasEntryCreated } }),
         }),
