@@ -43,6 +43,12 @@ test("entry create, update (revision rules), show, count, delete", async () => {
   assert.match(text.out, /Selector +: unix:uid:6/);
   assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:6"), { count: 1 });
   assert.deepEqual(await json("entry", "count", "--selector", "unix:uid:5"), { count: 0 });
+  const subset = await json("entry", "show", "--selector", "unix:uid:6", "--selector", "k8s:ns:other", "--match-selectors-on", "subset");
+  assert.deepEqual((subset["entries"] as { id: string }[]).map((x) => x.id), [id], "subset: the entry's selectors are among the given ones");
+  const exact = await json("entry", "show", "--selector", "unix:uid:6", "--selector", "k8s:ns:other", "--match-selectors-on", "exact");
+  assert.deepEqual(exact["entries"], []);
+  const badMatch = await cli("entry", "show", "--match-selectors-on", "most");
+  assert.match(badMatch.err, /^error \[ERR_INVALID_ARGUMENT\]: option '--match-selectors-on <how>' argument 'most' is invalid/);
   const del = await cli("entry", "delete", "--id", id, "--id", "missing");
   assert.equal(del.code, 1, "a missing id fails the command");
   assert.match(del.out, /#1: ok: .*\n#2: error \[ERR_NOT_FOUND\]/);

@@ -21,6 +21,7 @@ export interface EntryFlags {
   federatesWith?: string[];
   admin?: boolean;
   expiresAt?: string;
+  matchSelectorsOn?: string;
 }
 
 export function ttlFlag(flag: string, value: string | undefined): number | undefined {
@@ -67,6 +68,7 @@ export function filterFromFlags(f: EntryFlags): MessageInitShape<typeof EntryFil
   if (f.parentId !== undefined) filter.parentId = f.parentId;
   if (f.selector !== undefined) filter.selectors = f.selector.map(parseSelector);
   if (f.federatesWith !== undefined) filter.federatesWith = f.federatesWith;
+  if (f.matchSelectorsOn !== undefined) filter.matchSelectorsOn = f.matchSelectorsOn;
   return filter;
 }
 

@@ -1,7 +1,7 @@
 // `spindle entry create|show|update|delete|count` over the admin socket.
 import { readFileSync } from "node:fs";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { spindleError } from "../../common/errors.js";
 import { EntryResultSchema, EntrySchema, type BatchEntryResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { CliIO } from "../program.js";
@@ -87,6 +87,11 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
     .option("--parent-id <id>", "only entries with this parent ID")
     .option("--selector <type:value>", "only entries having this selector; repeatable", collect)
     .option("--federates-with <trust-domain>", "only entries federating with this trust domain; repeatable", collect)
+    .addOption(
+      new Option("--match-selectors-on <how>", "how --selector matches: superset (the entry has all of them), exact, subset (the entry's selectors are all among them), any")
+        .choices(["exact", "subset", "superset", "any"])
+        .default("superset"),
+    )
     .action(async (opts: Opts) => {
       if (opts.id !== undefined) {
         await runAdmin(io, opts, (c) => c.getEntry({ id: opts.id! }), { json: entryJson, text: entryText });
@@ -122,6 +127,7 @@ export function registerEntryCommands(group: Command, io: CliIO): void {
     .option("--parent-id <id>", "only entries with this parent ID")
     .option("--selector <type:value>", "only entries having this selector; repeatable", collect)
     .option("--federates-with <trust-domain>", "only entries federating with this trust domain; repeatable", collect)
+    .addOption(new Option("--match-selectors-on <how>", "how --selector matches (as for show)").choices(["exact", "subset", "superset", "any"]).default("superset"))
     .action(async (opts: Opts) => {
       const filter = wrap(io, opts, () => filterFromFlags(opts));
       await runAdmin(io, opts, (c) => c.countEntries({ filter }), { json: (r) => ({ count: Number(r.count) }), text: (r) => `${r.count} registration entries\n` });

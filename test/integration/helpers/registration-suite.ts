@@ -212,6 +212,29 @@ export function registrationSuite(name: string, location: () => Promise<Datastor
     }
   });
 
+  test(`${name}: selector filters match as superset, exact, subset or any`, async () => {
+    const { ds, reg } = await open();
+    try {
+      const u = (n: number) => ({ type: "unix", value: `uid:${n}` });
+      const k = { type: "k8s", value: "ns:web" };
+      for (const [name, selectors] of [["a", [u(1)]], ["ab", [u(1), k]], ["b", [k]], ["c", [u(2)]]] as const) {
+        await reg.createEntry(base({ spiffeId: `spiffe://example.org/${name}`, selectors }));
+      }
+      const ids = async (selectors: { type: string; value: string }[], selectorMatch?: "superset" | "exact" | "subset" | "any") =>
+        (await reg.listEntries({ selectors, ...(selectorMatch === undefined ? {} : { selectorMatch }) })).entries.map((e) => e.spiffeId.slice("spiffe://example.org/".length)).sort();
+      assert.deepEqual(await ids([u(1)]), ["a", "ab"], "default: superset");
+      assert.deepEqual(await ids([u(1)], "superset"), ["a", "ab"]);
+      assert.deepEqual(await ids([u(1)], "exact"), ["a"]);
+      assert.deepEqual(await ids([u(1), k], "exact"), ["ab"]);
+      assert.deepEqual(await ids([u(1), k], "subset"), ["a", "ab", "b"], "what a workload with uid 1 in ns web matches");
+      assert.deepEqual(await ids([u(1), u(2)], "any"), ["a", "ab", "c"]);
+      assert.deepEqual(await ids([u(1), u(2)], "superset"), []);
+      assert.equal(await reg.countEntries({ selectors: [u(1), k], selectorMatch: "subset" }), 3);
+    } finally {
+      await ds.close();
+    }
+  });
+
   test(`${name}: authority journals and counters persist across reopen`, async () => {
     const loc = await location();
     const clock = createFakeClock();
