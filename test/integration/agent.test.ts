@@ -206,6 +206,18 @@ test("an unregistered uid gets PermissionDenied and no key material; explain nam
   }
   const mine = await runCli(["explain", "--pid", String(process.pid), "--admin-socket", agentAdmin]);
   assert.match(mine.stdout, new RegExp(`pid ${process.pid} is served ${WORKLOAD_ID}`));
+  assert.equal(mine.status, 0);
+});
+
+test("explain on a pid that does not exist says so and exits non-zero", async () => {
+  // A pid above the kernel's pid_max (4194304 at most) never names a process.
+  const gone = await runCli(["explain", "--pid", "4194305", "--admin-socket", agentAdmin]);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stdout, /pid 4194305 cannot be attested/);
+  assert.equal(gone.stderr, "error [ERR_WORKLOAD_ATTESTATION]: cannot attest pid 4194305: the process has exited\n");
+  const json = await runCli(["explain", "--pid", "4194305", "--admin-socket", agentAdmin, "--output", "json"]);
+  assert.equal(json.status, 1);
+  assert.equal((JSON.parse(json.stdout) as { attestationError: { code: string } }).attestationError.code, "ERR_WORKLOAD_ATTESTATION");
 });
 
 test("agent envoys lists a connected SDS client and what it ACKed", async () => {

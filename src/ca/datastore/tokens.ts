@@ -52,8 +52,12 @@ export async function tokenStateById(db: Kysely<DatabaseSchema>, tokenId: string
   return Number(row.expires_at) > now ? "unused" : "expired";
 }
 
-/** Deletes tokens that expired before `now`; returns how many. */
+/**
+ * Deletes unused tokens that expired before `now`; returns how many. Used tokens are kept (one
+ * small row per node that ever attested with a token), so a replay is reported as "already used"
+ * rather than "unknown" however late it comes, and the token's agent ID stays a known parent.
+ */
 export async function pruneTokens(db: Kysely<DatabaseSchema>, now: number): Promise<number> {
-  const r = await db.deleteFrom("join_tokens").where("expires_at", "<=", now).executeTakeFirst();
+  const r = await db.deleteFrom("join_tokens").where("expires_at", "<=", now).where("used_at", "is", null).executeTakeFirst();
   return Number(r.numDeletedRows);
 }

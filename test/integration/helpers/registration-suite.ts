@@ -136,6 +136,10 @@ export function registrationSuite(name: string, location: () => Promise<Datastor
       await rejects(ds.consumeJoinToken(short.token), "ERR_JOIN_TOKEN_INVALID", /expired/);
       await rejects(reg.generateJoinToken(0), "ERR_INVALID_ARGUMENT", /TTL/);
       assert.equal(await ds.pruneJoinTokens(), 1, "only the expired token is pruned");
+      // Long after its expiry a used token is still known as used, never "unknown".
+      clock.advance(3_600_000);
+      assert.equal(await ds.pruneJoinTokens(), 0, "used tokens are kept");
+      await rejects(ds.consumeJoinToken(t.token), "ERR_JOIN_TOKEN_INVALID", /already used/);
     } finally {
       await ds.close();
     }
