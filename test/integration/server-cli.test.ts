@@ -133,6 +133,10 @@ test("entry create: selectors are validated, with the accepted keys named; --all
     orphan.err,
     "warning: parent ID spiffe://example.org/spindle/agent/x509pop/none is not an attested agent, a generated join token's agent, or the SPIFFE ID of any entry (node alias); the entry matches nothing until one exists\n",
   );
+  const logged = srv.logs.find((l) => l["parentId"] === "spiffe://example.org/spindle/agent/x509pop/none");
+  assert.ok(logged, "the server logs the warning too");
+  assert.equal(logged["level"], "warn");
+  assert.match(String(logged["msg"]), /is not an attested agent/);
   const tok = await json("token", "generate", "--spiffe-id", "spiffe://example.org/node/cli");
   assert.deepEqual((tok["alias"] as Record<string, unknown>)["created"], true);
   const under = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/under-alias", "--parent-id", "spiffe://example.org/node/cli", "--selector", "unix:uid:7");
