@@ -126,6 +126,11 @@ test("entry create: selectors are validated, with the accepted keys named; --all
   const id = (JSON.parse(allowed.out) as { id: string }).id;
   const hint = await cli("entry", "update", "--id", id, "--hint", "x");
   assert.equal(hint.code, 0, "other fields change without re-checking the stored selector");
+  const upd = await cli("entry", "update", "--id", id, "--selector", "foo:baz");
+  assert.match(upd.err, /^error \[ERR_ENTRY_INVALID\]: .*unknown selector type "foo"/);
+  const updOk = await cli("entry", "update", "--id", id, "--selector", "foo:baz", "--allow-unknown-selectors", "--output", "json");
+  assert.equal(updOk.code, 0, updOk.err);
+  assert.deepEqual((JSON.parse(updOk.out) as { selectors: unknown[] }).selectors, [{ type: "foo", value: "baz" }]);
 
   const orphan = await cli("entry", "create", "--spiffe-id", "spiffe://example.org/orphan", "--parent-id", "spiffe://example.org/spindle/agent/x509pop/none", "--selector", "unix:uid:7");
   assert.equal(orphan.code, 0, orphan.err);
