@@ -10,7 +10,7 @@ while true; do
   if $SPINDLE api fetch x509 --socket-path "$SOCKET" --write "$DIR" > /dev/null; then
     for method in GET POST; do
       printf '%s -> ' "$method"
-      curl -sS -X "$method" --cert "$DIR/svid.pem" --key "$DIR/svid_key.pem" --cacert "$DIR/bundle.pem" \
+      curl -sS -X "$method" --cert "$DIR/svid.0.pem" --key "$DIR/svid.0.key" --cacert "$DIR/bundle.0.pem" \
         -w ' [HTTP %{http_code}]\n' https://web:8443/hello || true
     done
   fi

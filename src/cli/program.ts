@@ -2,6 +2,7 @@
 // registers its subcommands on the group command it is handed; this file only wires them up.
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
+import { SpindleError } from "../common/errors.js";
 import { registerCommandGroups } from "./commands/index.js";
 
 export interface CliIO {
@@ -24,6 +25,8 @@ export function buildProgram(io: CliIO): Command {
     .configureOutput({
       writeOut: (s) => io.stdout(s),
       writeErr: (s) => io.stderr(s),
+      // Usage errors (unknown option, missing argument) take the same form as every other error.
+      outputError: (s, write) => write(errorLine(new SpindleError("ERR_INVALID_ARGUMENT", s.replace(/^error: /, "")))),
     });
   registerCommandGroups(program, io);
   return program;
@@ -43,8 +46,19 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       return err.exitCode;
     }
     if (err instanceof CliExit) return err.exitCode;
-    throw err;
+    // Anything a command did not report itself still ends as one error line and exit 1.
+    io.stderr(errorLine(err));
+    return 1;
   }
+}
+
+/**
+ * The one form every CLI error takes on stderr (text output): `error [CODE]: message` and a
+ * newline, the code from the registry in docs/errors.md.
+ */
+export function errorLine(err: unknown): string {
+  const e = SpindleError.from(err);
+  return `error [${e.code}]: ${e.message.replace(/\s+$/, "")}\n`;
 }
 
 /** Thrown by command actions to end with a given exit code after printing their own message. */

@@ -15,3 +15,18 @@ export {
   type JwtSvidInfo,
 } from "./jwt-svid.js";
 export { parseSelector, formatSelector, entryMatches, SelectorSet, type Selector } from "./selector.js";
+export {
+  selectorOf,
+  selectorProblem,
+  selectorKind,
+  selectorKeys,
+  selectorValueFormat,
+  isKnownSelectorType,
+  SELECTOR_TYPES,
+  X509POP_SUBJECT_ATTRIBUTES,
+  type X509PopSubjectAttribute,
+  type SelectorType,
+  type SelectorKey,
+  type SelectorKind,
+  type SelectorProblem,
+} from "./selector-schema.js";

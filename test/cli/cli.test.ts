@@ -23,8 +23,8 @@ test("spindle --version prints the package version", () => {
 test("unknown commands and bad flags exit non-zero with a one-line reason", () => {
   const a = run("frobnicate");
   assert.notEqual(a.status, 0);
-  assert.match(a.stderr, /^error: unknown command 'frobnicate'/);
+  assert.match(a.stderr, /^error \[ERR_INVALID_ARGUMENT\]: unknown command 'frobnicate'/);
   const b = run("--no-such-flag");
   assert.notEqual(b.status, 0);
-  assert.match(b.stderr, /^error: unknown option '--no-such-flag'/);
+  assert.match(b.stderr, /^error \[ERR_INVALID_ARGUMENT\]: unknown option '--no-such-flag'/);
 });

@@ -81,6 +81,9 @@ test("list, show, ban, unban and evict an attested agent; each takes effect on i
   assert.equal(shown["spiffeId"], a.id);
   assert.match(String(shown["serial"]), /^[0-9a-f]+$/);
   assert.equal(shown["canReattest"], false);
+  // JSON times are RFC 3339 (golden: the exact keys and their form).
+  for (const k of ["expiresAt", "createdAt", "updatedAt"]) assert.match(String(shown[k]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, k);
+  assert.ok(Date.parse(shown["expiresAt"] as string) > Date.parse(shown["createdAt"] as string));
 
   const ban = await cli("agent", "ban", "--spiffe-id", a.id);
   assert.equal(ban.status, 0, ban.stderr);
@@ -90,7 +93,7 @@ test("list, show, ban, unban and evict an attested agent; each takes effect on i
   assert.deepEqual(((await json("agent", "list", "--no-banned")) as { agents: unknown[] }).agents, []);
   const evictBanned = await cli("agent", "evict", "--spiffe-id", a.id);
   assert.equal(evictBanned.status, 1);
-  assert.match(evictBanned.stderr, /^error: ERR_AGENT_EVICT_BANNED: .*unban it first/);
+  assert.match(evictBanned.stderr, /^error \[ERR_AGENT_EVICT_BANNED\]: .*unban it first/);
 
   assert.equal((await json("agent", "unban", "--spiffe-id", a.id))["banned"], false);
   await a.client.syncEntries({});
@@ -101,7 +104,7 @@ test("list, show, ban, unban and evict an attested agent; each takes effect on i
   await refusedWith(a.client.syncEntries({}), "ERR_AGENT_NOT_ATTESTED");
   const gone = await cli("agent", "show", "--spiffe-id", a.id);
   assert.equal(gone.status, 1);
-  assert.equal(gone.stderr, `error: ERR_NOT_FOUND: no attested agent ${a.id} (see \`spindle agent list\`)\n`);
+  assert.equal(gone.stderr, `error [ERR_NOT_FOUND]: no attested agent ${a.id} (see \`spindle agent list\`)\n`);
 
   // With a new join token the node attests again (under a new agent ID).
   const b = await attestWithNewToken();
@@ -112,13 +115,13 @@ test("list, show, ban, unban and evict an attested agent; each takes effect on i
 test("bad agent IDs are usage errors, with JSON errors under --output json", async () => {
   const bad = await cli("agent", "ban", "--spiffe-id", "spiffe://example.org/web");
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /^error: ERR_INVALID_ARGUMENT: spiffe_id: .*not an agent SPIFFE ID/);
+  assert.match(bad.stderr, /^error \[ERR_INVALID_ARGUMENT\]: spiffe_id: .*not an agent SPIFFE ID/);
   const r = await cli("agent", "show", "--spiffe-id", "not a spiffe id", "--output", "json");
   assert.equal(r.status, 1);
   assert.equal((JSON.parse(r.stderr) as { error: { code: string } }).error.code, "ERR_INVALID_ARGUMENT");
   const sel = await cli("agent", "list", "--selector", "nocolon");
   assert.equal(sel.status, 1);
-  assert.match(sel.stderr, /^error: ERR_SELECTOR_INVALID: /);
+  assert.match(sel.stderr, /^error \[ERR_SELECTOR_INVALID\]: /);
   const missing = await cli("agent", "show");
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /--spiffe-id/);

@@ -117,7 +117,7 @@ test("a registered workload fetches its X.509-SVID through the Workload API", as
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`SPIFFE ID: +${WORKLOAD_ID}`));
   const { readFileSync } = await import("node:fs");
-  const chain = pemToDers(readFileSync(join(dir, "out", "svid.pem"), "utf8"), "CERTIFICATE");
+  const chain = pemToDers(readFileSync(join(dir, "out", "svid.0.pem"), "utf8"), "CERTIFICATE");
   const bundle = createBundle({ trustDomain: parseTrustDomain(TD), x509Authorities: pemToDers(bundlePem, "CERTIFICATE") });
   const info = validateX509Svid(chain, createBundleSet([bundle]), { now: Date.now() });
   assert.equal(info.spiffeId.toString(), WORKLOAD_ID);
@@ -206,6 +206,18 @@ test("an unregistered uid gets PermissionDenied and no key material; explain nam
   }
   const mine = await runCli(["explain", "--pid", String(process.pid), "--admin-socket", agentAdmin]);
   assert.match(mine.stdout, new RegExp(`pid ${process.pid} is served ${WORKLOAD_ID}`));
+  assert.equal(mine.status, 0);
+});
+
+test("explain on a pid that does not exist says so and exits non-zero", async () => {
+  // A pid above the kernel's pid_max (4194304 at most) never names a process.
+  const gone = await runCli(["explain", "--pid", "4194305", "--admin-socket", agentAdmin]);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stdout, /pid 4194305 cannot be attested/);
+  assert.equal(gone.stderr, "error [ERR_WORKLOAD_ATTESTATION]: cannot attest pid 4194305: the process has exited\n");
+  const json = await runCli(["explain", "--pid", "4194305", "--admin-socket", agentAdmin, "--output", "json"]);
+  assert.equal(json.status, 1);
+  assert.equal((JSON.parse(json.stdout) as { attestationError: { code: string } }).attestationError.code, "ERR_WORKLOAD_ATTESTATION");
 });
 
 test("agent envoys lists a connected SDS client and what it ACKed", async () => {

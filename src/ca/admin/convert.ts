@@ -8,7 +8,7 @@ import {
   type EntryFilter as PbEntryFilter,
   type Selector as PbSelector,
 } from "../../gen/spindle/admin/v1/admin_pb.js";
-import type { EntryFilter } from "../datastore/index.js";
+import { SELECTOR_MATCHES, type EntryFilter } from "../datastore/index.js";
 import type { EntryField, EntryInput, RegistrationEntry, Selector } from "../registration/index.js";
 
 /** Proto field names accepted in UpdateEntryRequest.fields. */
@@ -88,5 +88,10 @@ export function filterFromProto(f: PbEntryFilter | undefined): EntryFilter {
     out.selectors = selectorsFromProto(f.selectors);
   }
   if (f.federatesWith.length > 0) out.federatesWith = [...f.federatesWith];
+  if (f.matchSelectorsOn !== "") {
+    const m = SELECTOR_MATCHES.find((x) => x === f.matchSelectorsOn);
+    if (m === undefined) throw spindleError("ERR_INVALID_ARGUMENT", `match_selectors_on must be one of ${SELECTOR_MATCHES.join(", ")}, got ${JSON.stringify(f.matchSelectorsOn)}`);
+    out.selectorMatch = m;
+  }
   return out;
 }

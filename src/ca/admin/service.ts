@@ -21,6 +21,9 @@ function batchResults(results: BatchResult[]) {
   };
 }
 
+/** Response header carrying a warning about an accepted request (e.g. an unknown parent ID). */
+export const WARNING_HEADER = "spindle-warning";
+
 function authorityToProto(a: AuthorityInfo) {
   return { ...a, notBefore: BigInt(a.notBefore), notAfter: BigInt(a.notAfter) };
 }
@@ -48,9 +51,27 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
     deps.onEntriesChanged?.();
     return v;
   };
+  const log = deps.logger.child({ component: "admin" });
+  /** Logs and returns (as the warning header) why the entries' parents look wrong, if they do. */
+  const warnAboutParents = async (entries: readonly { id: string; spiffeId: string; parentId: string }[], header: Headers) => {
+    const warnings: string[] = [];
+    for (const parentId of new Set(entries.map((e) => e.parentId))) {
+      const w = await reg.parentWarning(parentId);
+      if (w === undefined) continue;
+      warnings.push(w);
+      log.warn({ parentId, entries: entries.filter((e) => e.parentId === parentId).map((e) => e.id) }, w);
+    }
+    // Header values are one line of visible ASCII; the message is built from validated IDs.
+    if (warnings.length > 0) header.set(WARNING_HEADER, warnings.join("; "));
+  };
+  const allow = (req: { allowUnknownSelectors: boolean }) => ({ allowUnknownSelectors: req.allowUnknownSelectors });
   return {
-    createEntry: async (req) => changed(entryToProto(await reg.createEntry(entryInputFromProto(req.entry)))),
-    batchCreateEntry: async (req) => {
+    createEntry: async (req, ctx) => {
+      const entry = await reg.createEntry(entryInputFromProto(req.entry), allow(req));
+      await warnAboutParents([entry], ctx.responseHeader);
+      return changed(entryToProto(entry));
+    },
+    batchCreateEntry: async (req, ctx) => {
       const inputs: ReturnType<typeof entryInputFromProto>[] = [];
       const early: (BatchResult | undefined)[] = req.entries.map((e, i) => {
         try {
@@ -60,24 +81,33 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
           return { ok: false, error: SpindleError.from(err) };
         }
       });
-      const created = await reg.batchCreate(inputs.filter((x) => x !== undefined));
+      const created = await reg.batchCreate(inputs.filter((x) => x !== undefined), allow(req));
+      await warnAboutParents(created.flatMap((r) => (r.ok ? [r.entry] : [])), ctx.responseHeader);
       let k = 0;
       return changed(batchResults(early.map((r) => r ?? created[k++]!)));
     },
-    updateEntry: async (req) => {
+    updateEntry: async (req, ctx) => {
       const input = entryInputFromProto(req.entry);
-      return changed(entryToProto(await reg.updateEntry(req.entry!.id, input, fieldsFromProto(req.fields))));
+      const fields = fieldsFromProto(req.fields);
+      const entry = await reg.updateEntry(req.entry!.id, input, fields, allow(req));
+      if (fields.length === 0 || fields.includes("parentId")) await warnAboutParents([entry], ctx.responseHeader);
+      return changed(entryToProto(entry));
     },
-    batchUpdateEntry: async (req) => {
+    batchUpdateEntry: async (req, ctx) => {
       const out: BatchResult[] = [];
+      const reparented: { id: string; spiffeId: string; parentId: string }[] = [];
       for (const u of req.updates) {
         try {
           const input = entryInputFromProto(u.entry);
-          out.push({ ok: true, entry: await reg.updateEntry(u.entry!.id, input, fieldsFromProto(u.fields)) });
+          const fields = fieldsFromProto(u.fields);
+          const entry = await reg.updateEntry(u.entry!.id, input, fields, allow(u));
+          if (fields.length === 0 || fields.includes("parentId")) reparented.push(entry);
+          out.push({ ok: true, entry });
         } catch (err) {
           out.push({ ok: false, error: SpindleError.from(err) });
         }
       }
+      await warnAboutParents(reparented, ctx.responseHeader);
       return changed(batchResults(out));
     },
     deleteEntry: async (req) => changed(entryToProto(await reg.deleteEntry(req.id))),
@@ -114,8 +144,11 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
     mintJWTSVID: (req, ctx) => mintJwt(deps, req, ctx.values.get(REQUESTER)),
 
     generateJoinToken: async (req) => {
-      const t = await reg.generateJoinToken(req.ttl === 0 ? undefined : req.ttl);
-      return { token: t.token, expiresAt: BigInt(t.expiresAt), agentId: joinTokenAgentId(parseTrustDomain(deps.trustDomain), t.token) };
+      const t = await reg.generateJoinToken(req.ttl === 0 ? undefined : req.ttl, req.spiffeId === "" ? undefined : req.spiffeId);
+      const agentId = joinTokenAgentId(parseTrustDomain(deps.trustDomain), t.token);
+      if (t.alias?.created === true) deps.onEntriesChanged?.();
+      if (t.alias !== undefined) log.info({ agentId, alias: t.alias.entry.spiffeId, aliasEntryId: t.alias.entry.id, created: t.alias.created }, "join token generated with a node alias");
+      return { token: t.token, expiresAt: BigInt(t.expiresAt), agentId, aliasEntryId: t.alias?.entry.id ?? "", aliasEntryCreated: t.alias?.created ?? false };
     },
 
     listAgents: (req) => agents.listAgents(req),

@@ -85,20 +85,21 @@ export function createMemoryEntrySource(clock: Clock): MemoryEntrySource {
 }
 
 export interface MemoryJoinTokens {
-  createJoinToken(token: string, expiresAt: number): Promise<void>;
-  consumeJoinToken(token: string): Promise<void>;
+  createJoinToken(token: string, expiresAt: number, spiffeId?: string): Promise<void>;
+  consumeJoinToken(token: string): Promise<{ spiffeId?: string }>;
 }
 
 export function createMemoryJoinTokens(clock: Clock): MemoryJoinTokens {
-  const tokens = new Map<string, { expiresAt: number; used: boolean }>();
+  const tokens = new Map<string, { expiresAt: number; used: boolean; spiffeId?: string }>();
   const hash = (t: string) => createHash("sha256").update(t).digest("hex");
   return {
-    createJoinToken: async (token, expiresAt) => void tokens.set(hash(token), { expiresAt, used: false }),
+    createJoinToken: async (token, expiresAt, spiffeId) => void tokens.set(hash(token), { expiresAt, used: false, ...(spiffeId === undefined ? {} : { spiffeId }) }),
     async consumeJoinToken(token) {
       const t = tokens.get(hash(token));
       const reason = t === undefined ? "unknown" : t.used ? "already used" : t.expiresAt <= clock.now() ? "expired" : undefined;
       if (reason !== undefined) throw spindleError("ERR_JOIN_TOKEN_INVALID", `join token is ${reason}`);
       t!.used = true;
+      return t!.spiffeId === undefined ? {} : { spiffeId: t!.spiffeId };
     },
   };
 }

@@ -17,7 +17,7 @@ import { createJournalStore } from "./journal.js";
 import { migrateToLatest } from "./migrations.js";
 import { describeLocation, openKysely, type DatastoreLocation } from "./open.js";
 import type { DatabaseSchema } from "./schema.js";
-import { consumeToken, insertToken, pruneTokens } from "./tokens.js";
+import { consumeToken, insertToken, pruneTokens, tokenStateById, type ConsumedJoinToken, type JoinTokenState } from "./tokens.js";
 
 export interface DatastoreOptions {
   location: DatastoreLocation;
@@ -46,8 +46,11 @@ export interface Datastore extends AgentStore {
   getFederatedBundle(trustDomain: string): Promise<FederatedBundleRecord | undefined>;
   listFederatedBundles(): Promise<FederatedBundleRecord[]>;
   deleteFederatedBundle(trustDomain: string): Promise<void>;
-  createJoinToken(token: string, expiresAt: number): Promise<void>;
-  consumeJoinToken(token: string): Promise<void>;
+  /** `spiffeId`: the node alias the token's agent carries (a `join_token:spiffe_id:` selector). */
+  createJoinToken(token: string, expiresAt: number, spiffeId?: string): Promise<void>;
+  consumeJoinToken(token: string): Promise<ConsumedJoinToken>;
+  /** The state of a token by its public id (its agent ID's last segment); undefined if unknown. */
+  joinTokenState(tokenId: string): Promise<JoinTokenState | undefined>;
   pruneJoinTokens(): Promise<number>;
   incrementCounter(name: string): Promise<number>;
   readCounter(name: string): Promise<number>;
@@ -111,7 +114,8 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     getFederatedBundle: (td) => run("getFederatedBundle", () => fetchBundle(db, td)),
     listFederatedBundles: () => run("listFederatedBundles", () => listBundles(db)),
     deleteFederatedBundle: (td) => run("deleteFederatedBundle", () => removeBundle(db, td)),
-    createJoinToken: (token, expiresAt) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now())),
+    createJoinToken: (token, expiresAt, spiffeId) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now(), spiffeId)),
+    joinTokenState: (tokenId) => run("joinTokenState", () => tokenStateById(db, tokenId, clock.now())),
     consumeJoinToken: (token) => run("consumeJoinToken", () => consumeToken(db, token, clock.now())),
     pruneJoinTokens: () => run("pruneJoinTokens", () => pruneTokens(db, clock.now())),
     getAgent: (id) => run("getAgent", () => fetchAgent(db, id)),

@@ -10,13 +10,21 @@ import type { DatabaseSchema, EntriesTable } from "./schema.js";
 
 type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
+export type SelectorMatch = "superset" | "exact" | "subset" | "any";
+export const SELECTOR_MATCHES: readonly SelectorMatch[] = ["superset", "exact", "subset", "any"];
+
 export interface EntryFilter {
   spiffeId?: string;
   parentId?: string;
   /** Entries whose parent is any of these (one query for a whole level of the parent graph). */
   parentIds?: readonly string[];
-  /** Entries having every one of these selectors (they may have more). */
+  /** Entries whose selectors relate to these as `selectorMatch` says. */
   selectors?: readonly Selector[];
+  /**
+   * superset (default): the entry has every one of `selectors` (it may have more); exact: it has
+   * exactly these; subset: every selector it has is among them; any: it has at least one.
+   */
+  selectorMatch?: SelectorMatch;
   /** Entries federating with every one of these trust domains. */
   federatesWith?: readonly string[];
 }
@@ -171,10 +179,21 @@ function filtered(db: Db, f: EntryFilter) {
   if (f.spiffeId !== undefined) q = q.where("spiffe_id", "=", f.spiffeId);
   if (f.parentId !== undefined) q = q.where("parent_id", "=", f.parentId);
   if (f.parentIds !== undefined) q = f.parentIds.length === 0 ? q.where(sql<boolean>`1 = 0`) : q.where("parent_id", "in", [...f.parentIds]);
-  for (const s of f.selectors ?? []) {
-    q = q.where(({ exists, selectFrom }) =>
-      exists(selectFrom("entry_selectors as es").select("es.entry_id").whereRef("es.entry_id", "=", "entries.id").where("es.selector", "=", selectorString(s))),
+  const match = f.selectorMatch ?? "superset";
+  const wanted = [...new Set((f.selectors ?? []).map(selectorString))];
+  if (wanted.length > 0 && (match === "superset" || match === "exact")) {
+    for (const s of wanted) {
+      q = q.where(({ exists, selectFrom }) => exists(selectFrom("entry_selectors as es").select("es.entry_id").whereRef("es.entry_id", "=", "entries.id").where("es.selector", "=", s)));
+    }
+  }
+  if (wanted.length > 0 && (match === "exact" || match === "subset")) {
+    // No selector of the entry lies outside the given set.
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom("entry_selectors as es").select("es.entry_id").whereRef("es.entry_id", "=", "entries.id").where("es.selector", "not in", wanted))),
     );
+  }
+  if (wanted.length > 0 && match === "any") {
+    q = q.where(({ exists, selectFrom }) => exists(selectFrom("entry_selectors as es").select("es.entry_id").whereRef("es.entry_id", "=", "entries.id").where("es.selector", "in", wanted)));
   }
   for (const td of f.federatesWith ?? []) {
     q = q.where(({ exists, selectFrom }) =>

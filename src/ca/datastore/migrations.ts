@@ -96,6 +96,12 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0004_join_token_alias": {
+    async up(db: Kysely<unknown>) {
+      // The node alias a token's agent carries (`spindle token generate --spiffe-id`); null = none.
+      await db.schema.alterTable("join_tokens").addColumn("spiffe_id", "text").execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -48,6 +48,8 @@ export interface JoinTokensTable {
   expires_at: number | string;
   created_at: number | string;
   used_at: number | string | null;
+  /** The node alias SPIFFE ID the token's agent carries, or null. */
+  spiffe_id: string | null;
 }
 
 export interface AuthorityJournalsTable {

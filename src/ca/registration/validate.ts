@@ -1,6 +1,7 @@
 // Entry validation: collects EVERY problem (field + message) before anything is stored.
 import { spindleError } from "../../common/errors.js";
-import { sortSelectors, selectorString, type EntryInput, type Selector } from "./entry.js";
+import { isKnownSelectorType, selectorKind, selectorProblem } from "../../spiffe/index.js";
+import { serverSpiffeId, sortSelectors, selectorString, type EntryInput, type Selector } from "./entry.js";
 import { spiffeIdProblem, trustDomainOf, trustDomainProblem } from "./spiffe-check.js";
 
 export interface EntryLimits {
@@ -9,6 +10,13 @@ export interface EntryLimits {
   /** Seconds; entries may not ask for longer SVIDs (PROTOCOLS.md section 8: CA TTL / 6). */
   maxX509SvidTtl: number;
   maxJwtSvidTtl: number;
+}
+
+export interface SelectorCheckOptions {
+  /** Check selectors against the attestors' selector table (default true). */
+  checkSelectors?: boolean;
+  /** Accept selector types and keys the table does not list (attestors added later). */
+  allowUnknownSelectors?: boolean;
 }
 
 export interface EntryProblem {
@@ -34,8 +42,8 @@ const DNS_LABEL_RE = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const MAX_HINT = 256;
 const MAX_SELECTORS = 64;
 
-export function validateEntryInput(input: EntryInput, limits: EntryLimits): ValidEntry {
-  const problems = entryProblems(input, limits);
+export function validateEntryInput(input: EntryInput, limits: EntryLimits, options: SelectorCheckOptions = {}): ValidEntry {
+  const problems = entryProblems(input, limits, options);
   if (problems.length > 0) throw entryInvalid(problems);
   return {
     spiffeId: input.spiffeId,
@@ -56,7 +64,7 @@ export function entryInvalid(problems: readonly EntryProblem[]) {
   return spindleError("ERR_ENTRY_INVALID", `invalid registration entry: ${list}`, { details: { problems } });
 }
 
-export function entryProblems(input: EntryInput, limits: EntryLimits): EntryProblem[] {
+export function entryProblems(input: EntryInput, limits: EntryLimits, options: SelectorCheckOptions = {}): EntryProblem[] {
   const problems: EntryProblem[] = [];
   const add = (field: string, message: string) => problems.push({ field, message });
   const td = limits.trustDomain;
@@ -79,6 +87,7 @@ export function entryProblems(input: EntryInput, limits: EntryLimits): EntryProb
     const key = selectorString(s);
     if (seen.has(key)) add(`selectors[${i}]`, `duplicate selector "${key}"`);
     seen.add(key);
+    if (options.checkSelectors !== false && s.value !== "") selectorKindProblems(s, input.parentId, serverSpiffeId(td), options, (m) => add(`selectors[${i}]`, m));
   });
 
   ttlProblem("x509SvidTtl", input.x509SvidTtl, limits.maxX509SvidTtl, add);
@@ -97,6 +106,24 @@ export function entryProblems(input: EntryInput, limits: EntryLimits): EntryProb
   const exp = input.expiresAt ?? 0;
   if (!Number.isSafeInteger(exp) || exp < 0) add("expiresAt", "must be a non-negative epoch-millisecond integer");
   return problems;
+}
+
+/**
+ * A selector no attestor emits can never match: its type, key and value format are checked
+ * against the attestors' table, and node selectors belong on node-alias entries (parent
+ * spiffe://<td>/spindle/server) while workload selectors belong everywhere else.
+ */
+function selectorKindProblems(s: Selector, parentId: string, serverId: string, options: SelectorCheckOptions, add: (message: string) => void): void {
+  const nodeAlias = parentId === serverId;
+  const p = selectorProblem(s);
+  if (p !== undefined && (p.kind === "bad-value" || options.allowUnknownSelectors !== true)) {
+    add(p.kind === "bad-value" ? p.message : `${p.message} (to store it anyway, for an attestor Spindle does not know: --allow-unknown-selectors)`);
+    return;
+  }
+  if (!isKnownSelectorType(s.type)) return;
+  const kind = selectorKind(s.type);
+  if (nodeAlias && kind === "workload") add(`selector "${selectorString(s)}": ${s.type} is a workload selector type; a node-alias entry (parent ${serverId}) matches agents by their node selectors`);
+  if (!nodeAlias && kind === "node") add(`selector "${selectorString(s)}": ${s.type} is a node selector type; it only matches on a node-alias entry (parent ${serverId})`);
 }
 
 /** A DNS SAN: dot-separated LDH labels, optionally one leading `*.` wildcard label. */

@@ -1,11 +1,11 @@
 // Shared plumbing of the commands that talk to a server's admin socket: the --admin-socket and
 // --output options, running one call, printing the result as JSON or text, and reporting errors
-// as "error: CODE: message" with exit code 1.
+// as "error [CODE]: message" (errorLine in program.ts) with exit code 1.
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export interface AdminCommandOptions {
   adminSocket: string;
@@ -41,7 +41,7 @@ export async function runAdmin<T>(
 export function failWith(io: CliIO, opts: Pick<AdminCommandOptions, "output">, err: unknown): never {
   const e = SpindleError.from(err);
   if (opts.output === "json") io.stderr(JSON.stringify({ error: { code: e.code, message: e.message, ...e.details } }) + "\n");
-  else io.stderr(`error: ${e.code}: ${e.message}\n`);
+  else io.stderr(errorLine(e));
   throw new CliExit(1);
 }
 
@@ -50,6 +50,27 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/**
+ * JSON output's time form everywhere: RFC 3339 in UTC (`2026-12-01T19:10:00.000Z`); null for 0,
+ * the admin API's "never" / "unset".
+ */
+export function rfc3339(ms: bigint | number): string | null {
+  const n = Number(ms);
+  return n === 0 ? null : new Date(n).toISOString();
+}
+
+/** Replaces epoch-millisecond fields of a protobuf JSON object by RFC 3339 (absent when 0). */
+export function withTimes(json: Record<string, unknown>, times: Record<string, bigint>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...json };
+  for (const [k, v] of Object.entries(times)) {
+    const t = rfc3339(v);
+    if (t === null) delete out[k];
+    else out[k] = t;
+  }
+  return out;
+}
+
+/** Text output's time form: RFC 3339, or "never" for 0. */
 export function iso(ms: bigint | number): string {
   const n = Number(ms);
   return n === 0 ? "never" : new Date(n).toISOString();

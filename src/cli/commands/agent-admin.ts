@@ -6,13 +6,13 @@ import { AgentSchema, type Agent } from "../../gen/spindle/admin/v1/admin_pb.js"
 import { parseSelector } from "../../spiffe/index.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import type { CliIO } from "../program.js";
-import { addAdminOptions, collect, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { addAdminOptions, collect, failWith, iso, runAdmin, withTimes, type AdminCommandOptions } from "./admin-common.js";
 
 type ListOpts = AdminCommandOptions & { attestor?: string; banned?: boolean; selector?: string[] };
 type IdOpts = AdminCommandOptions & { spiffeId: string };
 
 /** `banned: false` is spelled out: for a ban tool, an absent flag would read as "unknown". */
-const agentJson = (a: Agent) => toJson(AgentSchema, a, { alwaysEmitImplicit: true });
+const agentJson = (a: Agent) => withTimes(toJson(AgentSchema, a, { alwaysEmitImplicit: true }) as Record<string, unknown>, { expiresAt: a.expiresAt, createdAt: a.createdAt, updatedAt: a.updatedAt });
 
 export function agentText(a: Agent): string {
   return (

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
 import type { AgentNodeAttestor } from "../../agent/nodeattestors/plugin.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET, loadAgentConfig, type AgentConfig, type AgentFlags } from "../config/agent-config.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 import { registerAgentAdminCommands } from "./agent-admin.js";
 
 type RunOpts = AgentFlags & { config?: string };
@@ -38,7 +38,7 @@ export function registerAgentCommands(group: Command, io: CliIO): void {
         config = loadAgentConfig({ configFile: opts.config, flags: opts, env: io.env, cwd: process.cwd() });
       } catch (err) {
         const e = SpindleError.from(err);
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       if (config.insecureBootstrap) {
@@ -61,7 +61,7 @@ export function registerAgentCommands(group: Command, io: CliIO): void {
         result = await agentAdminGet(opts.adminSocket, "/envoys");
       } catch (err) {
         const e = SpindleError.from(err);
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       io.stdout(opts.output === "json" ? JSON.stringify(result, null, 2) + "\n" : envoysText(result as Parameters<typeof envoysText>[0]));
@@ -133,7 +133,7 @@ async function runAgentUntilSignal(io: CliIO, logger: Logger, config: AgentConfi
     });
   } catch (err) {
     const e = SpindleError.from(err);
-    io.stderr(`error: ${e.code}: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(1);
   }
   const started = agent.start().then(
@@ -152,7 +152,7 @@ async function runAgentUntilSignal(io: CliIO, logger: Logger, config: AgentConfi
     const e = SpindleError.from(first);
     logger.fatal({ code: e.code, err: e.cause ?? e }, "agent failed to start");
     await flush(logger);
-    io.stderr(`error: ${e.code}: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(1);
   }
   const status = agent.status();

@@ -53,16 +53,22 @@ export function bundlesText(x509: ReadonlyMap<string, readonly Uint8Array[]>, jw
     .join("");
 }
 
-/** Writes svid.pem, svid_key.pem (0600) and bundle.pem for the default SVID; svid.N.* for the others. */
+/**
+ * Writes the files SPIRE's `api fetch x509 -write` writes, so scripts work against either: for the
+ * N-th SVID (0 = the default) `svid.N.pem` (chain, leaf first), `svid.N.key` (PKCS #8, 0600) and
+ * `bundle.N.pem` (its trust domain's CAs), and `federated_bundle.N.M.pem` for the M-th federated
+ * bundle, in trust-domain order (docs/commands/api.md).
+ */
 export async function writeX509Files(dir: string, ctx: X509Context): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
-  for (const [i, s] of ctx.svids.entries()) {
-    const suffix = i === 0 ? "" : `.${i}`;
+  const federated = [...ctx.federatedBundles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [n, s] of ctx.svids.entries()) {
     const files: [string, string, number][] = [
-      [`svid${suffix}.pem`, certsToPem(s.chainDer), 0o644],
-      [`svid${suffix}_key.pem`, derToPem(s.privateKeyPkcs8Der, "PRIVATE KEY"), 0o600],
-      [`bundle${suffix}.pem`, certsToPem(s.bundleDer), 0o644],
+      [`svid.${n}.pem`, certsToPem(s.chainDer), 0o644],
+      [`svid.${n}.key`, derToPem(s.privateKeyPkcs8Der, "PRIVATE KEY"), 0o600],
+      [`bundle.${n}.pem`, certsToPem(s.bundleDer), 0o644],
+      ...federated.map(([, ders], m): [string, string, number] => [`federated_bundle.${n}.${m}.pem`, certsToPem(ders), 0o644]),
     ];
     for (const [name, content, mode] of files) {
       const path = join(dir, name);
@@ -71,11 +77,6 @@ export async function writeX509Files(dir: string, ctx: X509Context): Promise<str
       await chmod(path, mode);
       written.push(path);
     }
-  }
-  for (const [td, ders] of ctx.federatedBundles) {
-    const path = join(dir, `federated_bundle.${td.slice("spiffe://".length)}.pem`);
-    await writeFile(path, certsToPem(ders));
-    written.push(path);
   }
   return written;
 }

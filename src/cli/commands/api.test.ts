@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,20 +61,35 @@ describe("spindle api", () => {
     assert.match(bad.err, /ERR_WORKLOAD_API_ENDPOINT/);
     const down = await cli({}, "api", "fetch", "x509", "--socket-path", join(dir, "nothing.sock"));
     assert.equal(down.code, 1);
-    assert.match(down.err, /ERR_WORKLOAD_API_CALL: FetchX509SVID failed: UNAVAILABLE/);
+    assert.match(down.err, /^error \[ERR_WORKLOAD_API_CALL\]: FetchX509SVID failed: UNAVAILABLE.*\n$/);
   });
 
-  it("fetch x509 --write writes svid.pem, svid_key.pem (0600) and bundle.pem", async () => {
-    const out = join(dir, "out");
-    const r = await cli({}, "api", "fetch", "x509", ...sock, "--write", out);
-    assert.equal(r.code, 0, r.err);
-    const leaf = new X509Certificate(readFileSync(join(out, "svid.pem")));
-    assert.match(leaf.subjectAltName ?? "", /URI:spiffe:\/\/example\.org\/cli/);
-    const keyPath = join(out, "svid_key.pem");
-    assert.equal(statSync(keyPath).mode & 0o777, 0o600);
-    assert.ok(createPublicKey(createPrivateKey(readFileSync(keyPath))).equals(leaf.publicKey));
-    assert.equal(new X509Certificate(readFileSync(join(out, "bundle.pem"))).fingerprint256, new X509Certificate(source.trust.root.der).fingerprint256);
-    assert.match(r.out, /Wrote .*svid_key\.pem/);
+  it("fetch x509 --write writes SPIRE's file names: svid.N.pem, svid.N.key (0600), bundle.N.pem, federated_bundle.N.M.pem", async () => {
+    // Two identities (the default first) and one federated bundle.
+    const two = new FakeIdentitySource();
+    two.grant("test:cli", ID, { hint: "cli", federatesWith: [TEST_FED_TD] });
+    two.grant("test:cli", `${ID}-2`, { federatesWith: [TEST_FED_TD] });
+    const api2 = await startWorkloadApi({ source: two, attestor: createFixedAttestor(["test:cli"]) });
+    try {
+      const out = join(dir, "out");
+      const r = await cli({}, "api", "fetch", "x509", "--socket-path", api2.socketPath, "--write", out);
+      assert.equal(r.code, 0, r.err);
+      const golden = ["bundle.0.pem", "bundle.1.pem", "federated_bundle.0.0.pem", "federated_bundle.1.0.pem", "svid.0.key", "svid.0.pem", "svid.1.key", "svid.1.pem"];
+      assert.deepEqual(readdirSync(out).sort(), golden);
+      assert.deepEqual(r.out.match(/^Wrote .*$/gm)?.map((l) => l.slice(l.lastIndexOf("/") + 1)).sort(), golden);
+      const ids = [0, 1].map((n) => new X509Certificate(readFileSync(join(out, `svid.${n}.pem`))).subjectAltName);
+      assert.deepEqual(ids, [`URI:${ID}`, `URI:${ID}-2`], "svid.0 is the default identity");
+      for (const n of [0, 1]) {
+        const keyPath = join(out, `svid.${n}.key`);
+        assert.equal(statSync(keyPath).mode & 0o777, 0o600);
+        const leaf = new X509Certificate(readFileSync(join(out, `svid.${n}.pem`)));
+        assert.ok(createPublicKey(createPrivateKey(readFileSync(keyPath))).equals(leaf.publicKey));
+        assert.equal(new X509Certificate(readFileSync(join(out, `bundle.${n}.pem`))).fingerprint256, new X509Certificate(two.trust.root.der).fingerprint256);
+        assert.notEqual(new X509Certificate(readFileSync(join(out, `federated_bundle.${n}.0.pem`))).fingerprint256, new X509Certificate(two.trust.root.der).fingerprint256);
+      }
+    } finally {
+      await api2.close();
+    }
   });
 
   it("fetch jwt and validate jwt, with the agent's refusals as exit 1", async () => {

@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import { createBackoff } from "../../common/backoff.js";
 import { GrpcStatus as grpcStatus, SpindleError } from "../../common/errors.js";
 import { createWorkloadApiClient, DEFAULT_WORKLOAD_API_SOCKET, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 import { bundlesText, writeX509Files, x509ContextJson, x509ContextText } from "./api-render.js";
 
 interface ApiOptions {
@@ -30,7 +30,7 @@ function address(io: CliIO, opts: ApiOptions): string {
 function fail(io: CliIO, opts: ApiOptions, err: unknown): never {
   const e = SpindleError.from(err);
   if (opts.output === "json") io.stderr(JSON.stringify({ error: { code: e.code, message: e.message } }) + "\n");
-  else io.stderr(`error: ${e.code}: ${e.message}\n`);
+  else io.stderr(errorLine(e));
   throw new CliExit(1);
 }
 
@@ -52,7 +52,7 @@ export function registerApiCommands(group: Command, io: CliIO): void {
   const fetch = group.command("fetch").description("fetch SVIDs or bundles once");
 
   addApiOptions(fetch.command("x509").description("fetch the caller's X.509-SVIDs (the first is the default identity)"))
-    .option("--write <dir>", "write svid.pem, svid_key.pem (0600) and bundle.pem into this directory")
+    .option("--write <dir>", "write svid.N.pem, svid.N.key (0600), bundle.N.pem and federated_bundle.N.M.pem into this directory, as SPIRE does")
     .action(async (opts: ApiOptions & { write?: string }) => {
       const ctx = await withClient(io, opts, (c) => c.fetchX509Context());
       let written: string[] = [];

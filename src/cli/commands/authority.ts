@@ -2,12 +2,12 @@
 import { Option, type Command } from "commander";
 import type { Authority } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { CliIO } from "../program.js";
-import { addAdminOptions, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { addAdminOptions, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 type Opts = AdminCommandOptions & { kind: "x509" | "jwt"; id?: string };
 
 function json(a: Authority) {
-  return { kind: a.kind, id: a.id, state: a.state, tainted: a.tainted, notBefore: iso(a.notBefore), notAfter: iso(a.notAfter), serverId: a.serverId };
+  return { kind: a.kind, id: a.id, state: a.state, tainted: a.tainted, notBefore: rfc3339(a.notBefore), notAfter: rfc3339(a.notAfter), serverId: a.serverId };
 }
 
 function text(a: Authority): string {

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { FilterKind, OutputFormat, Policy, Problem } from "../../authz/index.js";
 import { parseSpiffeId } from "../../spiffe/index.js";
-import { CliExit } from "../program.js";
+import { CliExit, errorLine } from "../program.js";
 import type { CliIO } from "../program.js";
 
 // src/authz pulls in every generated Envoy type (for ECDS messages): loaded only when an authz
@@ -180,7 +180,7 @@ async function run(io: CliIO, body: (authz: Authz, readPolicy: (file: string) =>
     code = body(authz, policyReader(io, authz));
   } catch (err) {
     const e = SpindleError.from(err);
-    io.stderr(`error [${e.code}]: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(EXIT_ERROR);
   }
   if (code !== EXIT_OK) throw new CliExit(code);

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { spindleError } from "../../common/errors.js";
 import type { CliIO } from "../program.js";
-import { addAdminOptions, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { addAdminOptions, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 type Format = "pem" | "spiffe";
 
@@ -21,7 +21,7 @@ export function registerBundleCommands(group: Command, io: CliIO): void {
     .option("--id <trust-domain>", "only this trust domain")
     .action(async (opts: AdminCommandOptions & { id?: string }) => {
       await runAdmin(io, opts, async (c) => (await c.listFederatedBundles({})).bundles.filter((b) => opts.id === undefined || b.trustDomain === opts.id), {
-        json: (bs) => ({ bundles: bs.map((b) => ({ trustDomain: b.trustDomain, updatedAt: iso(b.updatedAt), bundle: JSON.parse(b.spiffeBundle) })) }),
+        json: (bs) => ({ bundles: bs.map((b) => ({ trustDomain: b.trustDomain, updatedAt: rfc3339(b.updatedAt), bundle: JSON.parse(b.spiffeBundle) })) }),
         text: (bs) => (bs.length === 0 ? "No federated bundles\n" : bs.map((b) => `${b.trustDomain} (updated ${iso(b.updatedAt)})\n${b.spiffeBundle}\n`).join("\n")),
       });
     });
@@ -37,7 +37,7 @@ export function registerBundleCommands(group: Command, io: CliIO): void {
         failWith(io, opts, spindleError("ERR_INVALID_ARGUMENT", `--path ${opts.path}: ${(err as Error).message}`));
       }
       await runAdmin(io, opts, (c) => c.setFederatedBundle({ trustDomain: opts.id, spiffeBundle: doc }), {
-        json: (b) => ({ trustDomain: b.trustDomain, updatedAt: iso(b.updatedAt) }),
+        json: (b) => ({ trustDomain: b.trustDomain, updatedAt: rfc3339(b.updatedAt) }),
         text: (b) => `Bundle of ${b.trustDomain} set\n`,
       });
     });

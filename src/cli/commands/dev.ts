@@ -2,7 +2,7 @@
 // ./.spindle (or --data-dir): the server's SQLite store and its CA keys (on disk, 0600), so a second
 // run in the same directory keeps the trust domain, its bundle and every entry. The agent attests
 // over the real agent API with a join token minted for this run (a fresh agent ID each run, since
-// join tokens are single-use and join_token agents carry no selectors a node alias could match),
+// join tokens are single-use and its token carries no node alias (no --spiffe-id), so no alias entry matches its agent),
 // and the current user's entry `unix:uid:<uid>` -> spiffe://<td>/dev/<user> is re-parented to it,
 // together with every entry parented to the previous run's agent. Ctrl-C stops both and exits 0.
 import { mkdirSync, rmSync } from "node:fs";
@@ -17,7 +17,7 @@ import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/agent-config.js";
-import { CliExit, packageVersion, type CliIO } from "../program.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
 
 interface DevOpts {
   trustDomain: string;
@@ -181,7 +181,7 @@ async function runDev(io: CliIO, logger: Logger, opts: DevOpts): Promise<void> {
     const e = SpindleError.from(err);
     logger.error({ code: e.code, err: e.cause ?? e }, "spindle dev failed to start");
     await stopAll();
-    io.stderr(`error: ${e.code}: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(1);
   }
   const socket = resolve(opts.socketPath);

@@ -5,7 +5,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EntrySchema, EntryFilterSchema } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { parseSelector } from "../../spiffe/index.js";
 import { formatDuration, parseDurationSeconds } from "../config/index.js";
-import { iso } from "./admin-common.js";
+import { toJson } from "@bufbuild/protobuf";
+import { EntrySchema as EntryMessage } from "../../gen/spindle/admin/v1/admin_pb.js";
+import { iso, withTimes } from "./admin-common.js";
 
 export interface EntryFlags {
   id?: string;
@@ -19,6 +21,7 @@ export interface EntryFlags {
   federatesWith?: string[];
   admin?: boolean;
   expiresAt?: string;
+  matchSelectorsOn?: string;
 }
 
 export function ttlFlag(flag: string, value: string | undefined): number | undefined {
@@ -65,6 +68,7 @@ export function filterFromFlags(f: EntryFlags): MessageInitShape<typeof EntryFil
   if (f.parentId !== undefined) filter.parentId = f.parentId;
   if (f.selector !== undefined) filter.selectors = f.selector.map(parseSelector);
   if (f.federatesWith !== undefined) filter.federatesWith = f.federatesWith;
+  if (f.matchSelectorsOn !== undefined) filter.matchSelectorsOn = f.matchSelectorsOn;
   return filter;
 }
 
@@ -84,4 +88,9 @@ export function entryText(e: Entry): string {
   if (e.hint !== "") lines.push(`Hint             : ${e.hint}`);
   if (e.admin) lines.push("Admin            : true");
   return lines.join("\n") + "\n";
+}
+
+/** An entry as JSON output: the admin API's JSON form with RFC 3339 times. */
+export function entryJson(e: Entry) {
+  return withTimes(toJson(EntryMessage, e) as Record<string, unknown>, { expiresAt: e.expiresAt, createdAt: e.createdAt, updatedAt: e.updatedAt });
 }

@@ -8,7 +8,7 @@ import { SpindleError } from "../../common/errors.js";
 import type { EnvoyConfigFormat } from "../../common/envoy-schema.js";
 import { DEFAULT_AGENT_SOCKET } from "../../sds/bootstrap/constants.js";
 import type { BootstrapFormat } from "../../sds/bootstrap/index.js";
-import { CliExit } from "../program.js";
+import { CliExit, errorLine } from "../program.js";
 import type { CliIO } from "../program.js";
 
 // The validator loads every generated Envoy type (~0.6 s) and the generator the SPIFFE core:
@@ -98,7 +98,7 @@ function run(io: CliIO, body: () => void): void {
     body();
   } catch (err) {
     const e = SpindleError.from(err);
-    io.stderr(`error [${e.code}]: ${e.message}\n`);
+    io.stderr(errorLine(e));
     throw new CliExit(1);
   }
 }

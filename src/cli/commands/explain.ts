@@ -1,9 +1,9 @@
 // `spindle explain --pid N`: asks the running agent (over its private admin socket) why process N
 // gets the identities it gets, or which selectors it lacks for the closest entry.
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { SpindleError } from "../../common/errors.js";
+import { isErrorCode, SpindleError } from "../../common/errors.js";
 import { DEFAULT_AGENT_ADMIN_SOCKET } from "../config/agent-config.js";
-import { CliExit, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export function registerExplain(cmd: Command, io: CliIO): void {
   cmd
@@ -22,9 +22,16 @@ export function registerExplain(cmd: Command, io: CliIO): void {
         result = await agentAdminGet(opts.adminSocket, `/explain?pid=${opts.pid}`);
       } catch (err) {
         const e = SpindleError.from(err);
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       io.stdout(opts.output === "json" ? JSON.stringify(result, null, 2) + "\n" : explainText(result as Parameters<typeof explainText>[0]));
+      // A pid that cannot be attested (it does not exist, has exited, or cannot be read) is an
+      // error for scripts: the explanation above says why, the exit status says that it failed.
+      const failed = (result as { attestationError?: { code: string; message: string } }).attestationError;
+      if (failed !== undefined) {
+        io.stderr(errorLine(new SpindleError(isErrorCode(failed.code) ? failed.code : "ERR_WORKLOAD_ATTESTATION", failed.message)));
+        throw new CliExit(1);
+      }
     });
 }

@@ -5,7 +5,7 @@ import { systemClock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";
 import { createLogger } from "../../common/logger.js";
 import { loadServerConfig, type ServerFlags } from "../config/index.js";
-import { CliExit, packageVersion, type CliIO } from "../program.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
 
 type RunOpts = ServerFlags & { config?: string; allowNewDatastore?: boolean };
 
@@ -27,7 +27,7 @@ export function registerServerCommands(group: Command, io: CliIO): void {
         config = loadServerConfig({ configFile: opts.config, flags: opts, env: io.env, cwd: process.cwd() });
       } catch (err) {
         const e = SpindleError.from(err);
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       const logger = createLogger({ level: config.logLevel, base: { service: "spindle-server" } });
@@ -45,7 +45,7 @@ export function registerServerCommands(group: Command, io: CliIO): void {
         const e = SpindleError.from(err);
         logger.fatal({ code: e.code, err: e.cause ?? e }, "server failed to start");
         logger.flush();
-        io.stderr(`error: ${e.code}: ${e.message}\n`);
+        io.stderr(errorLine(e));
         throw new CliExit(1);
       }
       const oidc = server.oidc();

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { certsToPem, derToPem } from "../../common/pem.js";
 import type { MintX509SVIDResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { CliIO } from "../program.js";
-import { addAdminOptions, collect, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
+import { addAdminOptions, collect, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { ttlFlag } from "./entry-flags.js";
 
 function ttlOrFail(io: CliIO, opts: AdminCommandOptions, value: string | undefined): number {
@@ -29,7 +29,7 @@ export function registerX509Commands(group: Command, io: CliIO): void {
     .action(async (opts: AdminCommandOptions & { spiffeId: string; ttl?: string; dns: string[]; write?: string }) => {
       const ttl = ttlOrFail(io, opts, opts.ttl);
       const r = await runAdmin(io, opts, (c) => c.mintX509SVID({ spiffeId: opts.spiffeId, ttl, dnsNames: opts.dns }), {
-        json: (x) => ({ spiffeId: x.spiffeId, serial: x.serial, expiresAt: iso(x.expiresAt), ...(opts.write ? { dir: opts.write } : pems(x)) }),
+        json: (x) => ({ spiffeId: x.spiffeId, serial: x.serial, expiresAt: rfc3339(x.expiresAt), ...(opts.write ? { dir: opts.write } : pems(x)) }),
         text: (x) =>
           opts.write
             ? `X.509-SVID ${x.spiffeId} (serial ${x.serial}, expires ${iso(x.expiresAt)}) written to ${opts.write}\n`
@@ -54,7 +54,7 @@ export function registerJwtCommands(group: Command, io: CliIO): void {
     .action(async (opts: AdminCommandOptions & { spiffeId: string; audience: string[]; ttl?: string }) => {
       const ttl = ttlOrFail(io, opts, opts.ttl);
       await runAdmin(io, opts, (c) => c.mintJWTSVID({ spiffeId: opts.spiffeId, audience: opts.audience, ttl }), {
-        json: (x) => ({ spiffeId: x.spiffeId, token: x.token, kid: x.kid, expiresAt: iso(x.expiresAt) }),
+        json: (x) => ({ spiffeId: x.spiffeId, token: x.token, kid: x.kid, expiresAt: rfc3339(x.expiresAt) }),
         text: (x) => `${x.token}\n`,
       });
     });

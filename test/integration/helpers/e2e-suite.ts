@@ -31,19 +31,19 @@ export function e2eSuite(name: string, datastoreUrl: () => Promise<string | unde
     const server = await startServerProcess(["--config", config, "--admin-socket", sock, "--bind", "127.0.0.1:0"]);
     try {
       const A = ["--admin-socket", sock];
-      const created = await runCli(["entry", "create", ...A, "--output", "json", "--spiffe-id", "spiffe://example.org/web", "--parent-id", "spiffe://example.org/spindle/server", "--selector", "unix:uid:1000", "--selector", "k8s:ns:web", "--x509-ttl", "30m", "--dns", "web.local"]);
+      const created = await runCli(["entry", "create", ...A, "--output", "json", "--spiffe-id", "spiffe://example.org/web", "--parent-id", "spiffe://example.org/spindle/agent/x509pop/node1", "--selector", "unix:uid:1000", "--selector", "k8s:ns:web", "--x509-ttl", "30m", "--dns", "web.local"]);
       assert.equal(created.status, 0, created.stderr);
       const entry = JSON.parse(created.stdout) as { id: string; spiffeId: string; x509SvidTtl: number; selectors: unknown[] };
       assert.equal(entry.spiffeId, "spiffe://example.org/web");
       assert.equal(entry.x509SvidTtl, 1800);
       assert.equal(entry.selectors.length, 2);
 
-      const dup = await runCli(["entry", "create", ...A, "--spiffe-id", "spiffe://example.org/web", "--parent-id", "spiffe://example.org/spindle/server", "--selector", "k8s:ns:web", "--selector", "unix:uid:1000"]);
+      const dup = await runCli(["entry", "create", ...A, "--spiffe-id", "spiffe://example.org/web", "--parent-id", "spiffe://example.org/spindle/agent/x509pop/node1", "--selector", "k8s:ns:web", "--selector", "unix:uid:1000"]);
       assert.equal(dup.status, 1);
-      assert.match(dup.stderr, new RegExp(`^error: ERR_ALREADY_EXISTS: .*${entry.id}`));
+      assert.match(dup.stderr, new RegExp(`^error \\[ERR_ALREADY_EXISTS\\]: .*${entry.id}`));
       const bad = await runCli(["entry", "create", ...A, "--spiffe-id", "spiffe://other.org/x", "--parent-id", "spiffe://example.org/a", "--selector", "unix:uid:1", "--x509-ttl", "9h"]);
       assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /ERR_ENTRY_INVALID: .*spiffeId: .*outside the trust domain.*x509SvidTtl: TTL 32400s is above the maximum of 14400s/);
+      assert.match(bad.stderr, /^error \[ERR_ENTRY_INVALID\]: .*spiffeId: .*outside the trust domain.*x509SvidTtl: TTL 32400s is above the maximum of 14400s/);
 
       const shown = await runCli(["entry", "show", ...A, "--selector", "k8s:ns:web"]);
       assert.equal(shown.status, 0, shown.stderr);

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createFakeClock } from "../../../src/common/clock.js";
 import { SpindleError, type ErrorCode } from "../../../src/common/errors.js";
-import { createDatastore, type Datastore, type DatastoreLocation } from "../../../src/ca/datastore/index.js";
+import { createDatastore, hashToken, type Datastore, type DatastoreLocation } from "../../../src/ca/datastore/index.js";
 import { createRegistration, serverSpiffeId, type EntryInput, type Registration } from "../../../src/ca/registration/index.js";
 
 const TD = "example.org";
@@ -43,7 +43,7 @@ export function registrationSuite(name: string, location: () => Promise<Datastor
       assert.equal(a.revision, 1);
       assert.deepEqual(a.selectors.map((s) => s.type), ["k8s", "unix"], "selectors stored sorted");
       const b = await reg.createEntry(base({ spiffeId: "spiffe://example.org/db" }));
-      const node = await reg.createEntry({ spiffeId: PARENT, parentId: serverSpiffeId(TD), selectors: [{ type: "join_token", value: "abc" }] });
+      const node = await reg.createEntry({ spiffeId: PARENT, parentId: serverSpiffeId(TD), selectors: [{ type: "x509pop", value: "subject:cn:node1" }] });
       assert.deepEqual(await reg.getEntry(a.id), a);
       assert.equal(await reg.countEntries({}), 3);
       assert.deepEqual((await reg.listEntries({ parentId: PARENT })).entries.map((e) => e.id).sort(), [a.id, b.id].sort());
@@ -136,6 +136,104 @@ export function registrationSuite(name: string, location: () => Promise<Datastor
       await rejects(ds.consumeJoinToken(short.token), "ERR_JOIN_TOKEN_INVALID", /expired/);
       await rejects(reg.generateJoinToken(0), "ERR_INVALID_ARGUMENT", /TTL/);
       assert.equal(await ds.pruneJoinTokens(), 1, "only the expired token is pruned");
+      // Long after its expiry a used token is still known as used, never "unknown".
+      clock.advance(3_600_000);
+      assert.equal(await ds.pruneJoinTokens(), 0, "used tokens are kept");
+      await rejects(ds.consumeJoinToken(t.token), "ERR_JOIN_TOKEN_INVALID", /already used/);
+    } finally {
+      await ds.close();
+    }
+  });
+
+  test(`${name}: a join token with a node alias stores it, and the alias entry is created once`, async () => {
+    const { ds, reg } = await open();
+    try {
+      const alias = "spiffe://example.org/node/web-1";
+      const t1 = await reg.generateJoinToken(600, alias);
+      assert.equal(t1.alias?.created, true);
+      assert.deepEqual(
+        [t1.alias!.entry.spiffeId, t1.alias!.entry.parentId, t1.alias!.entry.selectors],
+        [alias, serverSpiffeId(TD), [{ type: "join_token", value: `spiffe_id:${alias}` }]],
+      );
+      const t2 = await reg.generateJoinToken(600, alias);
+      assert.deepEqual([t2.alias?.created, t2.alias?.entry.id], [false, t1.alias!.entry.id], "a second token reuses the alias entry");
+      assert.equal(await reg.countEntries({}), 1);
+      assert.deepEqual(await ds.consumeJoinToken(t1.token), { spiffeId: alias });
+      assert.deepEqual(await ds.consumeJoinToken((await reg.generateJoinToken()).token), {}, "no alias: nothing carried");
+      await rejects(reg.generateJoinToken(600, "spiffe://other.org/n"), "ERR_ENTRY_INVALID", /outside the trust domain/);
+      await rejects(reg.generateJoinToken(600, serverSpiffeId(TD)), "ERR_ENTRY_INVALID", /reserved/);
+      await rejects(reg.generateJoinToken(600, "not-an-id"), "ERR_ENTRY_INVALID", /spiffeId/);
+    } finally {
+      await ds.close();
+    }
+  });
+
+  test(`${name}: join token states by token id; parent IDs nobody has are warned about`, async () => {
+    const { ds, reg, clock } = await open();
+    try {
+      const t = await reg.generateJoinToken(60);
+      const agentOf = (token: string) => `spiffe://${TD}/spindle/agent/join_token/${hashToken(token).slice(0, 32)}`;
+      const idOf = (token: string) => hashToken(token).slice(0, 32);
+      assert.equal(await ds.joinTokenState(idOf(t.token)), "unused");
+      assert.equal(await reg.parentWarning(agentOf(t.token)), undefined, "a generated token's agent is a known parent");
+      await ds.consumeJoinToken(t.token);
+      assert.equal(await ds.joinTokenState(idOf(t.token)), "used");
+      const short = await reg.generateJoinToken(1);
+      clock.advance(1000);
+      assert.equal(await ds.joinTokenState(idOf(short.token)), "expired");
+      assert.equal(await ds.joinTokenState("0".repeat(32)), undefined);
+      assert.equal(await ds.joinTokenState("%"), undefined, "not a token id: no LIKE pattern reaches the database");
+
+      assert.equal(await reg.parentWarning(serverSpiffeId(TD)), undefined);
+      const nobody = "spiffe://example.org/spindle/agent/x509pop/nobody";
+      assert.match((await reg.parentWarning(nobody))!, /^parent ID spiffe:\/\/example.org\/spindle\/agent\/x509pop\/nobody is not an attested agent/);
+      await ds.recordAttestation({ spiffeId: nobody, attestor: "x509pop", selectors: [], serial: "01", expiresAt: clock.now() + 1000, canReattest: true }, clock.now());
+      assert.equal(await reg.parentWarning(nobody), undefined, "an attested agent");
+      const alias = "spiffe://example.org/node/web";
+      assert.ok(await reg.parentWarning(alias));
+      await reg.generateJoinToken(60, alias);
+      assert.equal(await reg.parentWarning(alias), undefined, "a node alias (an entry's SPIFFE ID)");
+    } finally {
+      await ds.close();
+    }
+  });
+
+  test(`${name}: selectors unknown to the attestors need allowUnknownSelectors; other updates keep them`, async () => {
+    const { ds, reg } = await open();
+    try {
+      const odd = [{ type: "tpm", value: "pub_hash:ab" }];
+      await rejects(reg.createEntry(base({ selectors: odd })), "ERR_ENTRY_INVALID", /selectors\[0\]: selector "tpm:pub_hash:ab": unknown selector type "tpm"/);
+      await rejects(reg.createEntry(base({ selectors: [{ type: "unix", value: "uid:abc" }] }), { allowUnknownSelectors: true }), "ERR_ENTRY_INVALID", /unix:uid must be a non-negative integer/);
+      const e = await reg.createEntry(base({ selectors: odd }), { allowUnknownSelectors: true });
+      assert.equal((await reg.updateEntry(e.id, { hint: "h" }, ["hint"])).hint, "h", "a hint change does not re-check stored selectors");
+      await rejects(reg.updateEntry(e.id, { selectors: [...odd, { type: "unix", value: "uid:1" }] }, ["selectors"]), "ERR_ENTRY_INVALID", /unknown selector type "tpm"/);
+      const both = await reg.updateEntry(e.id, { selectors: [...odd, { type: "unix", value: "uid:1" }] }, ["selectors"], { allowUnknownSelectors: true });
+      assert.equal(both.selectors.length, 2);
+      const batch = await reg.batchCreate([base({ spiffeId: "spiffe://example.org/b", selectors: odd })]);
+      assert.equal(batch[0]!.ok, false);
+    } finally {
+      await ds.close();
+    }
+  });
+
+  test(`${name}: selector filters match as superset, exact, subset or any`, async () => {
+    const { ds, reg } = await open();
+    try {
+      const u = (n: number) => ({ type: "unix", value: `uid:${n}` });
+      const k = { type: "k8s", value: "ns:web" };
+      for (const [name, selectors] of [["a", [u(1)]], ["ab", [u(1), k]], ["b", [k]], ["c", [u(2)]]] as const) {
+        await reg.createEntry(base({ spiffeId: `spiffe://example.org/${name}`, selectors }));
+      }
+      const ids = async (selectors: { type: string; value: string }[], selectorMatch?: "superset" | "exact" | "subset" | "any") =>
+        (await reg.listEntries({ selectors, ...(selectorMatch === undefined ? {} : { selectorMatch }) })).entries.map((e) => e.spiffeId.slice("spiffe://example.org/".length)).sort();
+      assert.deepEqual(await ids([u(1)]), ["a", "ab"], "default: superset");
+      assert.deepEqual(await ids([u(1)], "superset"), ["a", "ab"]);
+      assert.deepEqual(await ids([u(1)], "exact"), ["a"]);
+      assert.deepEqual(await ids([u(1), k], "exact"), ["ab"]);
+      assert.deepEqual(await ids([u(1), k], "subset"), ["a", "ab", "b"], "what a workload with uid 1 in ns web matches");
+      assert.deepEqual(await ids([u(1), u(2)], "any"), ["a", "ab", "c"]);
+      assert.deepEqual(await ids([u(1), u(2)], "superset"), []);
+      assert.equal(await reg.countEntries({ selectors: [u(1), k], selectorMatch: "subset" }), 3);
     } finally {
       await ds.close();
     }

@@ -9,6 +9,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { SpindleError } from "../../../common/errors.js";
 import { createLogger, createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
+import { selectorProblem } from "../../../spiffe/selector-schema.js";
 import { createDockerAttestor, parseDockerAttestorConfig } from "./index.js";
 
 const logger = createSilentLogger();
@@ -101,6 +102,8 @@ describe("docker workload attestor", () => {
     assert.deepEqual(plain, ["docker:label:com.example.team:payments", "docker:label:com.docker.compose.service:web", `docker:image_id:${IMAGE}`]);
     assert.deepEqual(paths, [`/containers/${ID}/json`]);
     const withEnv = (await attestorWith({ env_vars: ["APP_ENV", "EMPTY", "NOT_SET"] }).attest(12)).map(formatSelector);
+    const raw = await attestorWith({ env_vars: ["APP_ENV", "EMPTY", "NOT_SET"] }).attest(12);
+    assert.deepEqual(raw.map(selectorProblem).filter((p) => p !== undefined), [], "every selector passes entry validation");
     // The last definition wins, as in the process; SECRET_KEY was not asked for and never appears.
     assert.ok(withEnv.includes("docker:env:APP_ENV:prod") && withEnv.includes("docker:env:EMPTY:"), withEnv.join(" "));
     assert.ok(!withEnv.some((s) => s.includes("staging") || s.includes("SECRET_KEY") || s.includes("NOT_SET") || s.includes("PATH")));

@@ -10,6 +10,7 @@ import type { Clock } from "../../../common/clock.js";
 import { systemClock } from "../../../common/clock.js";
 import type { Logger } from "../../../common/logger.js";
 import type { Selector } from "../../../spiffe/selector.js";
+import { selectorOf, type SelectorKey } from "../../../spiffe/selector-schema.js";
 import { readContainerProcess } from "../cgroup.js";
 import type { WorkloadAttestorPlugin } from "../plugin.js";
 import { DOCKER_ATTESTOR_NAME, parseDockerAttestorConfig, type DockerAttestorConfig } from "./config.js";
@@ -41,12 +42,12 @@ function isParsed(c: unknown): c is DockerAttestorConfig {
   return typeof c === "object" && c !== null && "socketPath" in c && "envVars" in c;
 }
 
-const sel = (value: string): Selector => ({ type: DOCKER_ATTESTOR_NAME, value });
+const sel = (key: SelectorKey<typeof DOCKER_ATTESTOR_NAME>, value: string): Selector => selectorOf(DOCKER_ATTESTOR_NAME, key, value);
 
 export function dockerSelectorsOf(container: DockerContainer, envVars: readonly string[]): Selector[] {
   const out: Selector[] = [];
-  for (const [k, v] of Object.entries(container.labels)) out.push(sel(`label:${k}:${v}`));
-  if (container.imageId !== "") out.push(sel(`image_id:${container.imageId}`));
+  for (const [k, v] of Object.entries(container.labels)) out.push(sel("label", `${k}:${v}`));
+  if (container.imageId !== "") out.push(sel("image_id", container.imageId));
   if (envVars.length > 0) {
     const wanted = new Set(envVars);
     const seen = new Set<string>();
@@ -56,7 +57,7 @@ export function dockerSelectorsOf(container: DockerContainer, envVars: readonly 
       const name = eq === -1 ? entry : entry.slice(0, eq);
       if (eq === -1 || !wanted.has(name) || seen.has(name)) continue;
       seen.add(name);
-      out.push(sel(`env:${name}:${entry.slice(eq + 1)}`));
+      out.push(sel("env", `${name}:${entry.slice(eq + 1)}`));
     }
   }
   return out;

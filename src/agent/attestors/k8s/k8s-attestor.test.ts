@@ -11,6 +11,7 @@ import { createFakeClock } from "../../../common/clock.js";
 import { SpindleError } from "../../../common/errors.js";
 import { createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
+import { selectorProblem } from "../../../spiffe/selector-schema.js";
 import { OID } from "../../../spiffe/certificate.js";
 import { octets, oid, seq, tlv } from "../../../spiffe/testing/der-writer.js";
 import { issueTestCertificate } from "../../../spiffe/testing/test-ca.js";
@@ -122,7 +123,9 @@ describe("k8s workload attestor", () => {
   });
 
   it("selectors of a regular container, with the bearer token sent to /pods", async () => {
-    const selectors = (await attestorWith().attest(101)).map(formatSelector);
+    const raw = await attestorWith().attest(101);
+    assert.deepEqual(raw.map(selectorProblem).filter((p) => p !== undefined), [], "every selector passes entry validation");
+    const selectors = raw.map(formatSelector);
     assert.deepEqual(selectors, [
       "k8s:ns:shop",
       "k8s:sa:web-sa",

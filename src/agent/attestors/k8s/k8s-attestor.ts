@@ -8,6 +8,7 @@ import { systemClock } from "../../../common/clock.js";
 import { spindleError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { Selector } from "../../../spiffe/selector.js";
+import { selectorOf, type SelectorKey } from "../../../spiffe/selector-schema.js";
 import { readContainerProcess, type ContainerRef } from "../cgroup.js";
 import type { WorkloadAttestorPlugin } from "../plugin.js";
 import { K8S_ATTESTOR_NAME, parseK8sAttestorConfig, type K8sAttestorConfig } from "./config.js";
@@ -29,7 +30,6 @@ function isParsed(c: unknown): c is K8sAttestorConfig {
   return typeof c === "object" && c !== null && "kubeletUrl" in c && "podCacheTtlMs" in c;
 }
 
-const sel = (value: string): Selector => ({ type: K8S_ATTESTOR_NAME, value });
 
 function find(snapshot: PodSnapshot, ref: ContainerRef): { pod: KubeletPod; container: KubeletContainer } | undefined {
   for (const pod of snapshot.pods) {
@@ -42,18 +42,18 @@ function find(snapshot: PodSnapshot, ref: ContainerRef): { pod: KubeletPod; cont
 
 export function selectorsOf(pod: KubeletPod, container: KubeletContainer): Selector[] {
   const out: Selector[] = [];
-  const add = (value: string) => {
+  const add = (key: SelectorKey<typeof K8S_ATTESTOR_NAME>, value: string) => {
     // An empty field gives no selector rather than an ambiguous `k8s:sa:`.
-    if (!value.endsWith(":")) out.push(sel(value));
+    if (value !== "") out.push(selectorOf(K8S_ATTESTOR_NAME, key, value));
   };
-  add(`ns:${pod.namespace}`);
-  add(`sa:${pod.serviceAccount}`);
-  add(`pod-name:${pod.name}`);
-  add(`pod-uid:${pod.uid}`);
-  add(`node-name:${pod.nodeName}`);
-  for (const [k, v] of Object.entries(pod.labels)) out.push(sel(`pod-label:${k}:${v}`));
-  add(`container-name:${container.name}`);
-  for (const image of new Set([container.image, container.imageId, container.specImage])) if (image !== "") add(`container-image:${image}`);
+  add("ns", pod.namespace);
+  add("sa", pod.serviceAccount);
+  add("pod-name", pod.name);
+  add("pod-uid", pod.uid);
+  add("node-name", pod.nodeName);
+  for (const [k, v] of Object.entries(pod.labels)) out.push(selectorOf(K8S_ATTESTOR_NAME, "pod-label", `${k}:${v}`));
+  add("container-name", container.name);
+  for (const image of new Set([container.image, container.imageId, container.specImage])) add("container-image", image);
   return out;
 }
 

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { SpindleError } from "../../../common/errors.js";
 import { createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
+import { selectorProblem } from "../../../spiffe/selector-schema.js";
 import { createUnixAttestor, parseUnixAttestorConfig } from "./index.js";
 
 const logger = createSilentLogger();
@@ -139,6 +140,7 @@ describe("unix workload attestor", () => {
     it("uses the effective ids and names every supplementary group once", async () => {
       const attestor = createUnixAttestor({ logger, procRoot: proc, passwdPath: join(dir, "passwd"), groupPath: join(dir, "group") });
       const selectors = (await attestor.attest(pid)).map(formatSelector);
+      assert.deepEqual((await attestor.attest(pid)).map(selectorProblem).filter((p) => p !== undefined), [], "every selector passes entry validation");
       assert.deepEqual(selectors, [
         "unix:uid:1001",
         "unix:user:app",

@@ -7,6 +7,7 @@ import { systemClock } from "../../../common/clock.js";
 import { spindleError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
 import type { Selector } from "../../../spiffe/selector.js";
+import { selectorOf, type SelectorKey } from "../../../spiffe/selector-schema.js";
 import type { WorkloadAttestorPlugin } from "../plugin.js";
 import { createAccountsReader } from "./accounts.js";
 import { parseUnixAttestorConfig, type UnixAttestorConfig } from "./config.js";
@@ -32,7 +33,7 @@ function isParsed(c: unknown): c is UnixAttestorConfig {
   return typeof c === "object" && c !== null && "discoverWorkloadPath" in c && "workloadSizeLimit" in c;
 }
 
-const sel = (value: string): Selector => ({ type: UNIX_ATTESTOR_NAME, value });
+const sel = (key: SelectorKey<typeof UNIX_ATTESTOR_NAME>, value: string | number): Selector => selectorOf(UNIX_ATTESTOR_NAME, key, String(value));
 
 export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttestorPlugin {
   const config = isParsed(options.config) ? options.config : parseUnixAttestorConfig(options.config);
@@ -61,22 +62,22 @@ export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttest
       }
       const creds = await readProcCredentials(procRoot, pid);
       const accounts = await accountsReader.read();
-      const selectors: Selector[] = [sel(`uid:${creds.uid}`)];
+      const selectors: Selector[] = [sel("uid", creds.uid)];
       const user = accounts.userName(creds.uid);
-      if (user !== undefined) selectors.push(sel(`user:${user}`));
-      selectors.push(sel(`gid:${creds.gid}`));
+      if (user !== undefined) selectors.push(sel("user", user));
+      selectors.push(sel("gid", creds.gid));
       const group = accounts.groupName(creds.gid);
-      if (group !== undefined) selectors.push(sel(`group:${group}`));
+      if (group !== undefined) selectors.push(sel("group", group));
       for (const gid of new Set(creds.supplementaryGids)) {
-        selectors.push(sel(`supplementary_gid:${gid}`));
+        selectors.push(sel("supplementary_gid", gid));
         const name = accounts.groupName(gid);
-        if (name !== undefined) selectors.push(sel(`supplementary_group:${name}`));
+        if (name !== undefined) selectors.push(sel("supplementary_group", name));
       }
       if (config.discoverWorkloadPath) {
         try {
           const exe = await executables.read(pid);
-          selectors.push(sel(`path:${exe.path}`));
-          if (exe.sha256 !== undefined) selectors.push(sel(`sha256:${exe.sha256}`));
+          selectors.push(sel("path", exe.path));
+          if (exe.sha256 !== undefined) selectors.push(sel("sha256", exe.sha256));
           else log.info({ pid, path: exe.path, reason: exe.skipped }, "no sha256 selector for this executable");
         } catch (err) {
           // Selectors only ever grant: without them, entries that need them just do not match.

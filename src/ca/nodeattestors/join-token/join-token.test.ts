@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { createFakeClock, SpindleError } from "../../../common/index.js";
-import { parseTrustDomain } from "../../../spiffe/index.js";
+import { parseTrustDomain, selectorProblem } from "../../../spiffe/index.js";
 import * as agentSide from "../../../agent/nodeattestors/join-token/index.js";
 import { createMemoryJoinTokens } from "../../agentapi/memory-stores.js";
 import type { ChallengeFn } from "../plugin.js";
@@ -36,6 +36,15 @@ test("join_token: a valid token attests once; the agent ID carries the token's h
   assert.ok(!r.agentId.includes(TOKEN));
   assert.equal(r.canReattest, false);
   assert.deepEqual(r.selectors, []);
+});
+
+test("join_token: a token generated with a node alias gives its agent the join_token:spiffe_id selector", async () => {
+  const { clock, tokens, plugin } = setup();
+  await tokens.createJoinToken(TOKEN, clock.now() + 600_000, "spiffe://example.org/node/web-1");
+  const r = await plugin.attest(await payload(TOKEN), never, ok);
+  assert.equal(r.agentId, joinTokenAgentId(TD, TOKEN));
+  assert.deepEqual(r.selectors, [{ type: "join_token", value: "spiffe_id:spiffe://example.org/node/web-1" }]);
+  assert.deepEqual(r.selectors.map(selectorProblem), [undefined]);
 });
 
 test("join_token: a replayed token is refused", async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { SignJWT, type JSONWebKeySet, type JWK } from "jose";
 import { createFakeClock, createSilentLogger, SpindleError } from "../../../common/index.js";
-import { parseTrustDomain } from "../../../spiffe/index.js";
+import { parseTrustDomain, selectorProblem } from "../../../spiffe/index.js";
 import * as agentSide from "../../../agent/nodeattestors/k8s-psat/index.js";
 import type { ChallengeFn } from "../plugin.js";
 import { createK8sPsatAttestor, parseK8sPsatServerConfig, type FetchFn } from "./index.js";
@@ -38,10 +38,10 @@ async function psat(o: TokenOptions = {}): Promise<string> {
   const sa = o.sa ?? "spindle-agent";
   const k8s: Record<string, unknown> = {
     namespace: "spindle",
-    pod: { name: "agent-x7", uid: "pod-uid-1" },
+    pod: { name: "agent-x7", uid: "3c2b1a09-8f7e-4d6c-b5a4-9382716f5e4d" },
     serviceaccount: { name: sa, uid: "sa-uid-1" },
   };
-  if (o.node !== null) k8s["node"] = o.node ?? { name: "worker-1", uid: "5f0c6a2e-node-uid" };
+  if (o.node !== null) k8s["node"] = o.node ?? { name: "worker-1", uid: "5f0c6a2e-0b1c-4d2e-8f3a-4b5c6d7e8f90" };
   return new SignJWT({ "kubernetes.io": k8s })
     .setProtectedHeader({ alg: "ES256", kid: o.kid ?? "k1" })
     .setIssuer(ISSUER)
@@ -68,12 +68,14 @@ const failedWith = (re: RegExp) => (err: unknown) => SpindleError.is(err, "ERR_N
 
 test("k8s_psat: a valid token yields the node's agent ID and the pod's selectors", async () => {
   const r = await attest(plugin(), await psat());
-  assert.equal(r.agentId, "spiffe://example.org/spindle/agent/k8s_psat/prod/5f0c6a2e-node-uid");
+  assert.equal(r.agentId, "spiffe://example.org/spindle/agent/k8s_psat/prod/5f0c6a2e-0b1c-4d2e-8f3a-4b5c6d7e8f90");
   assert.equal(r.canReattest, true);
   const values = r.selectors.map((s) => `${s.type}:${s.value}`);
-  for (const v of ["cluster:prod", "agent_ns:spindle", "agent_sa:spindle-agent", "agent_pod_name:agent-x7", "agent_node_name:worker-1", "agent_pod_uid:pod-uid-1"]) {
+  for (const v of ["cluster:prod", "agent_ns:spindle", "agent_sa:spindle-agent", "agent_pod_name:agent-x7", "agent_node_name:worker-1", "agent_pod_uid:3c2b1a09-8f7e-4d6c-b5a4-9382716f5e4d"]) {
     assert.ok(values.includes(`k8s_psat:${v}`), `${v} in ${values.join(" ")}`);
   }
+  // Every selector emitted is one entry validation accepts (src/spiffe/selector-schema.ts).
+  assert.deepEqual(r.selectors.map(selectorProblem).filter((p) => p !== undefined), []);
 });
 
 test("k8s_psat: without a node uid the node name identifies the agent; without node claims it is refused", async () => {
@@ -118,7 +120,7 @@ test("k8s_psat: keys from a jwks_path file and from the issuer's discovery docum
     clock,
     logger: createSilentLogger(),
   });
-  assert.match((await attest(fromFile, await psat())).agentId, /prod\/5f0c6a2e-node-uid$/);
+  assert.match((await attest(fromFile, await psat())).agentId, /prod\/5f0c6a2e-0b1c-4d2e-8f3a-4b5c6d7e8f90$/);
 
   const http = createServer((req, res) => {
     res.setHeader("content-type", "application/json");
@@ -139,7 +141,7 @@ test("k8s_psat: keys from a jwks_path file and from the issuer's discovery docum
       logger: createSilentLogger(),
       fetch: fetchFn,
     });
-    assert.match((await attest(discovered, await psat())).agentId, /prod\/5f0c6a2e-node-uid$/);
+    assert.match((await attest(discovered, await psat())).agentId, /prod\/5f0c6a2e-0b1c-4d2e-8f3a-4b5c6d7e8f90$/);
     assert.deepEqual(asked, [`${ISSUER}/.well-known/openid-configuration`]);
   } finally {
     http.close();

@@ -7,7 +7,7 @@ import { errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, t
 import type { Clock } from "../../../common/clock.js";
 import { SpindleError, spindleError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logger.js";
-import { spiffeIdFromParts, type Selector, type TrustDomain } from "../../../spiffe/index.js";
+import { selectorOf, spiffeIdFromParts, type Selector, type SelectorKey, type TrustDomain } from "../../../spiffe/index.js";
 import { attestationFailed, decodeJsonPayload } from "../config.js";
 import type { NodeAttestorPlugin } from "../plugin.js";
 import { K8S_PSAT_PLUGIN, type K8sPsatClusterConfig, type K8sPsatServerConfig } from "./config.js";
@@ -122,7 +122,7 @@ export function createK8sPsatAttestor(options: K8sPsatAttestorOptions): NodeAtte
       await beforeCommit(agentId);
       if (cluster.reviewer !== undefined) await review(cluster.config, cluster.reviewer, token, `system:serviceaccount:${ns}:${sa}`);
       const selectors: Selector[] = [];
-      const add = (name: string, v: string | undefined) => v !== undefined && selectors.push({ type: K8S_PSAT_PLUGIN, value: `${name}:${v}` });
+      const add = (key: SelectorKey<typeof K8S_PSAT_PLUGIN>, v: string | undefined) => v !== undefined && selectors.push(selectorOf(K8S_PSAT_PLUGIN, key, v));
       add("cluster", clusterName);
       add("agent_ns", ns);
       add("agent_sa", sa);

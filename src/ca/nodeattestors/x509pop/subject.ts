@@ -3,22 +3,10 @@
 // Node's X509Certificate.subject is RFC 2253-escaped text ("O=Acme\, Inc."), unfit for matching.
 // DER walking is internal to src/spiffe (not on its index); reused here rather than duplicated.
 import { children, content, decodeOid, expectTag, readTlv } from "../../../spiffe/der-reader.js";
+import { X509POP_SUBJECT_ATTRIBUTES, type X509PopSubjectAttribute } from "../../../spiffe/index.js";
 
-/** Selector names by attribute OID (lower-cased short names of RFC 4519 / RFC 4524 / PKCS #9). */
-export const SUBJECT_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({
-  "2.5.4.3": "cn",
-  "2.5.4.5": "serialnumber",
-  "2.5.4.6": "c",
-  "2.5.4.7": "l",
-  "2.5.4.8": "st",
-  "2.5.4.9": "street",
-  "2.5.4.10": "o",
-  "2.5.4.11": "ou",
-  "2.5.4.17": "postalcode",
-  "0.9.2342.19200300.100.1.1": "uid",
-  "0.9.2342.19200300.100.1.25": "dc",
-  "1.2.840.113549.1.9.1": "emailaddress",
-});
+/** Selector names by attribute OID; the table lives with the other selector keys. */
+export const SUBJECT_ATTRIBUTES: Readonly<Record<string, X509PopSubjectAttribute | undefined>> = X509POP_SUBJECT_ATTRIBUTES;
 
 const SEQUENCE = 0x30;
 const SET = 0x31;
@@ -43,8 +31,8 @@ function decodeString(tag: number, bytes: Buffer): string | undefined {
  * Every known attribute of the Name, in certificate order; multi-valued RDNs yield one entry per
  * value. Unknown attribute types and undecodable values are skipped. Throws DerError on bad DER.
  */
-export function subjectAttributes(nameDer: Uint8Array): { name: string; value: string }[] {
-  const out: { name: string; value: string }[] = [];
+export function subjectAttributes(nameDer: Uint8Array): { name: X509PopSubjectAttribute; value: string }[] {
+  const out: { name: X509PopSubjectAttribute; value: string }[] = [];
   const name = expectTag(readTlv(nameDer, 0), SEQUENCE, "subject Name");
   for (const rdn of children(nameDer, name)) {
     expectTag(rdn, SET, "RelativeDistinguishedName");

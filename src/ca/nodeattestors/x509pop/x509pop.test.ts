@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { createFakeClock, SpindleError } from "../../../common/index.js";
-import { parseTrustDomain } from "../../../spiffe/index.js";
+import { parseTrustDomain, selectorProblem } from "../../../spiffe/index.js";
 import { createTestCa, issueTestSvid, type TestCa } from "../../../spiffe/testing/index.js";
 import * as agentSide from "../../../agent/nodeattestors/x509pop/index.js";
 import { derToPem } from "../../../common/pem.js";
@@ -201,6 +201,8 @@ test("x509pop: every subject attribute becomes a selector, unescaped, one per va
   const values = result.selectors.map((s) => s.value);
   assert.ok(values.includes("serialnumber:0a1b2c"), values.join(" "));
   assert.ok(!values.some((v) => v.includes("Operator")));
+  // Every selector emitted is one entry validation accepts (src/spiffe/selector-schema.ts).
+  assert.deepEqual(result.selectors.map(selectorProblem).filter((p) => p !== undefined), []);
 });
 
 test("x509pop subject parsing: multi-valued RDNs, BMPString and PrintableString values; malformed DER throws", async () => {

@@ -4,7 +4,7 @@
 import { createHash, randomBytes, verify, type KeyObject } from "node:crypto";
 import type { Clock } from "../../../common/clock.js";
 import { spindleError } from "../../../common/errors.js";
-import { parseCertificate, spiffeIdFromParts, type ParsedCertificate, type Selector, type TrustDomain } from "../../../spiffe/index.js";
+import { parseCertificate, selectorOf, spiffeIdFromParts, type ParsedCertificate, type Selector, type SelectorKey, type TrustDomain } from "../../../spiffe/index.js";
 // Chain building is internal to src/spiffe (not on its index); reused here rather than duplicated.
 import { verifyChain } from "../../../spiffe/x509-chain.js";
 import { attestationFailed, decodeJsonPayload } from "../config.js";
@@ -36,18 +36,18 @@ function fingerprint(der: Uint8Array, alg: string): string {
 
 function selectorsOf(leaf: ParsedCertificate, path: readonly ParsedCertificate[], anchor: ParsedCertificate): Selector[] {
   const out: Selector[] = [];
-  const add = (value: string) => out.push({ type: X509POP_PLUGIN, value });
+  const add = (key: SelectorKey<typeof X509POP_PLUGIN>, value: string) => out.push(selectorOf(X509POP_PLUGIN, key, value));
   let subject;
   try {
     subject = subjectAttributes(leaf.subjectDer);
   } catch (err) {
     throw attestationFailed(X509POP_PLUGIN, `the leaf certificate's subject cannot be read: ${(err as Error).message}`, err);
   }
-  for (const a of subject) add(`subject:${a.name}:${a.value}`);
-  for (const ca of [...path.slice(1), anchor]) add(`ca:fingerprint:${fingerprint(ca.der, "sha256")}`);
-  for (const dns of leaf.dnsNames) add(`san:dns:${dns}`);
-  for (const uri of leaf.uris) add(`san:uri:${uri}`);
-  add(`serialnumber:${leaf.serialNumber.toLowerCase()}`);
+  for (const a of subject) add(`subject:${a.name}`, a.value);
+  for (const ca of [...path.slice(1), anchor]) add("ca:fingerprint", fingerprint(ca.der, "sha256"));
+  for (const dns of leaf.dnsNames) add("san:dns", dns);
+  for (const uri of leaf.uris) add("san:uri", uri);
+  add("serialnumber", leaf.serialNumber.toLowerCase());
   return out;
 }
 
