@@ -48,6 +48,13 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
   assert.deepEqual(c.upstreamAuthority, { certFile: "/etc/spindle/upstream-ca.crt", keyFile: "/etc/spindle/upstream-ca.key", bundleFile: "/etc/spindle/upstream-bundle.crt" });
   assert.deepEqual(c.metricsAddress, { host: "127.0.0.1", port: 9988 });
   assert.equal(c.bundleRefreshHintSeconds, 300);
+  assert.deepEqual(c.federation, {
+    bundleEndpoint: {
+      address: { host: "0.0.0.0", port: 8443 },
+      refreshHintSeconds: 300,
+      profile: { kind: "https_web", certFile: "/etc/spindle/bundle-endpoint.crt", keyFile: "/etc/spindle/bundle-endpoint.key" },
+    },
+  });
   assert.deepEqual(c.nodeAttestors, { join_token: {} });
   assert.equal(c.peerRefreshIntervalSeconds, 5);
   assert.deepEqual(c.agentApi, { attestationsPerSecond: 1, signingsPerSecond: 500, agentSvidTtlSeconds: 3600 });
