@@ -40,7 +40,11 @@ export interface X509AuthorityRecord {
   /** Tainted: everything it signed must be re-issued; it signs nothing new. */
   tainted: boolean;
   /** The server replica that owns this authority (HA: one CA per replica). */
-  serverId: string;
+  serverId: string;  /**
+   * Epoch ms at which it was created, i.e. first published in the bundle (absent in records
+   * written before it existed: notBefore stands in). Activation waits for the publication lead.
+   */
+  preparedAt?: number;
 }
 
 export interface JwtAuthorityRecord {
@@ -53,12 +57,22 @@ export interface JwtAuthorityRecord {
   notBefore: number;
   notAfter: number;
   tainted: boolean;
-  serverId: string;
+  serverId: string;  /**
+   * Epoch ms at which it was created, i.e. first published in the bundle (absent in records
+   * written before it existed: notBefore stands in). Activation waits for the publication lead.
+   */
+  preparedAt?: number;
 }
 
 export interface AuthorityJournal {
   x509: X509AuthorityRecord[];
   jwt: JwtAuthorityRecord[];
+  /**
+   * Grows by one on every save of this replica's journal (absent in journals written before it
+   * existed: 0). The sum over all replicas' journals is the bundle's spiffe_sequence, so every
+   * replica that has read the same journals publishes the same document under the same number.
+   */
+  revision?: number;
 }
 
 /** Where the authority journal is persisted (the datastore, or memory in tests). */
@@ -107,6 +121,12 @@ export interface OwnBundleContents {
   x509Authorities: Buffer[];
   /** JWT authorities (JWK with kid). */
   jwtAuthorities: { kid: string; publicKeyJwk: Record<string, unknown> }[];
+  /**
+   * spiffe_sequence of this content (SPIFFE_Trust_Domain_and_Bundle section 4.1.1): the sum of
+   * every replica's journal revision, derived from stored state, so it grows on every authority
+   * change and HA replicas agree on it.
+   */
+  sequence: number;
 }
 
 export interface CertificateAuthority {

@@ -17,13 +17,21 @@ export interface AuthorityInfo {
   notAfter: number;
   tainted: boolean;
   serverId: string;
+  /** Epoch ms from which activation leaves federated peers time to fetch it (rotation publication lead). */
+  safeToActivateAt: number;
+}
+
+/** The result of a management action; `warning` when it went ahead against advice. */
+export interface AuthorityActionResult {
+  authority: AuthorityInfo;
+  warning?: string;
 }
 
 /** Operator control of the CA's authorities (PROTOCOLS.md section 8). */
 export interface AuthorityControl {
   list(): Promise<AuthorityInfo[]>;
   prepare(kind: AuthorityKind): Promise<AuthorityInfo>;
-  activate(kind: AuthorityKind): Promise<AuthorityInfo>;
+  activate(kind: AuthorityKind): Promise<AuthorityActionResult>;
   taint(kind: AuthorityKind, id: string): Promise<AuthorityInfo>;
   revoke(kind: AuthorityKind, id: string): Promise<AuthorityInfo>;
 }

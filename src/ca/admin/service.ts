@@ -25,7 +25,7 @@ function batchResults(results: BatchResult[]) {
 export const WARNING_HEADER = "spindle-warning";
 
 function authorityToProto(a: AuthorityInfo) {
-  return { ...a, notBefore: BigInt(a.notBefore), notAfter: BigInt(a.notAfter) };
+  return { ...a, notBefore: BigInt(a.notBefore), notAfter: BigInt(a.notAfter), safeToActivateAt: BigInt(a.safeToActivateAt) };
 }
 
 function kindOf(req: AuthorityRequest): AuthorityKind {
@@ -159,7 +159,10 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
 
     showAuthorities: async () => ({ authorities: (await deps.authorities.list()).map(authorityToProto) }),
     prepareAuthority: async (req) => ({ authority: authorityToProto(await deps.authorities.prepare(kindOf(req))) }),
-    activateAuthority: async (req) => ({ authority: authorityToProto(await deps.authorities.activate(kindOf(req))) }),
+    activateAuthority: async (req) => {
+      const r = await deps.authorities.activate(kindOf(req));
+      return { authority: authorityToProto(r.authority), warning: r.warning ?? "" };
+    },
     taintAuthority: async (req) => ({ authority: authorityToProto(await deps.authorities.taint(kindOf(req), idOf(req))) }),
     revokeAuthority: async (req) => ({ authority: authorityToProto(await deps.authorities.revoke(kindOf(req), idOf(req))) }),
 

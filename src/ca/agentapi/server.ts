@@ -1,13 +1,13 @@
 // Serves the AgentService (gRPC over HTTP/2, TLS 1.3 only). The server presents an X.509-SVID for
-// spiffe://<td>/spindle/server, re-minted at half its lifetime and on every CA change. Client
+// spiffe://<td>/spindle/server (ServerSvidSource: re-minted at half its lifetime and on every CA
+// change; shared with the federation bundle endpoint when the caller passes one). Client
 // certificates are requested but checked per RPC (peer.ts), because Attest has none.
-import { generateKeyPairSync } from "node:crypto";
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { spindleError } from "../../common/errors.js";
-import { certsToPem } from "../../common/pem.js";
+import { createServerSvidSource, type ServerSvid, type ServerSvidSource } from "../authority/server-svid.js";
 import { AgentService } from "../../gen/spindle/agent/v1/agent_pb.js";
 import { serverSpiffeId } from "../registration/entry.js";
 import { PEER_CHAIN, resolveAgentApi, type AgentApiOptions } from "./deps.js";
@@ -24,6 +24,8 @@ export interface AgentApiServerOptions extends AgentApiOptions {
   port: number;
   /** DNS SANs of the server SVID (host names agents dial), besides its SPIFFE ID. */
   dnsNames?: readonly string[];
+  /** The server SVID to present; by default one is minted (with dnsNames) and closed with the server. */
+  serverSvid?: ServerSvidSource;
 }
 
 export interface AgentApiServer {
@@ -38,27 +40,10 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
   const api = resolveAgentApi(options);
   const { clock, logger } = options;
   const id = serverSpiffeId(options.trustDomain);
-  let chain: Buffer[] = [];
-  let cancelTimer: (() => void) | undefined;
-
-  const mint = () => {
-    const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const svid = options.ca.mintX509Svid({ spiffeId: id, publicKey: keys.publicKey, dnsNames: options.dnsNames ?? [] });
-    chain = svid.chain;
-    const now = clock.now();
-    cancelTimer?.();
-    cancelTimer = clock.setTimeout(refresh, Math.max(1000, (svid.notAfter - now) / 2));
-    return { key: keys.privateKey.export({ type: "pkcs8", format: "pem" }) as string, cert: certsToPem(svid.chain) };
-  };
-  function refresh() {
-    try {
-      server.setSecureContext({ ...mint(), minVersion: "TLSv1.3" });
-      logger.debug({ spiffeId: id }, "agent API server SVID renewed");
-    } catch (err) {
-      logger.error({ err }, "agent API server SVID renewal failed; retrying in 10 s");
-      cancelTimer = clock.setTimeout(refresh, 10_000);
-    }
-  }
+  const ownSvid = options.serverSvid === undefined;
+  const svids =
+    options.serverSvid ?? createServerSvidSource({ ca: options.ca, spiffeId: id, dnsNames: options.dnsNames ?? [], clock, logger });
+  const tlsOf = (svid: ServerSvid) => ({ key: svid.keyPem, cert: svid.certPem, minVersion: "TLSv1.3" as const });
 
   const handler = createConnectHandler({
     routes: (router) => router.service(AgentService, createAgentServiceImpl(api)),
@@ -67,7 +52,7 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
     logger,
   });
   const server: Http2SecureServer = createSecureServer(
-    { ...mint(), minVersion: "TLSv1.3", requestCert: true, rejectUnauthorized: false, allowHTTP1: false },
+    { ...tlsOf(svids.current()), requestCert: true, rejectUnauthorized: false, allowHTTP1: false },
     handler,
   );
   const sessions = new Set<ServerHttp2Session>();
@@ -75,13 +60,19 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
-  const unsubscribe = options.ca.onChange(() => refresh());
+  const unsubscribe = svids.onRotate((svid) => {
+    server.setSecureContext(tlsOf(svid));
+    logger.debug({ spiffeId: id }, "agent API server SVID renewed");
+  });
+  const release = () => {
+    unsubscribe();
+    if (ownSvid) svids.close();
+  };
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(spindleError("ERR_SERVER_START", `agent API cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err })));
     server.listen(options.port, options.host, () => resolve());
   }).catch((err: unknown) => {
-    cancelTimer?.();
-    unsubscribe();
+    release();
     api.dispose();
     throw err;
   });
@@ -90,11 +81,10 @@ export async function startAgentApiServer(options: AgentApiServerOptions): Promi
   return {
     address: { host: bound.address, port: bound.port },
     serverId: id,
-    currentChain: () => chain,
+    currentChain: () => svids.current().chain,
     close: () =>
       new Promise<void>((resolve) => {
-        cancelTimer?.();
-        unsubscribe();
+        release();
         api.dispose();
         server.close(() => resolve());
         for (const s of sessions) s.close();

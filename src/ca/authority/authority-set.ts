@@ -36,6 +36,8 @@ export function createAuthoritySet<R extends Lifecycle & { keyId: string }, S>(
   ops: AuthorityKindOps<R, S>,
   keyManager: KeyManager,
   logger: Logger,
+  /** Publication lead before a prepared authority may be activated by rotation (ms). */
+  publishLeadMs = 0,
 ): AuthoritySet<R, S> {
   let records: R[] = [];
   const signers = new Map<string, S>();
@@ -63,6 +65,7 @@ export function createAuthoritySet<R extends Lifecycle & { keyId: string }, S>(
   const addNew = async (now: number, state: "prepared" | "active"): Promise<R> => {
     const { record, privateKey } = await ops.create(now);
     record.state = state;
+    record.preparedAt = now;
     signers.set(ops.idOf(record), ops.signer(record, privateKey));
     records = [...records, record];
     logger.info({ kind: ops.kind, id: ops.idOf(record), notAfter: new Date(record.notAfter).toISOString() }, `${label} created as ${state}`);
@@ -94,7 +97,7 @@ export function createAuthoritySet<R extends Lifecycle & { keyId: string }, S>(
       }
     },
     async rotate(now) {
-      const actions = planRotation(records, now, (i) => signers.has(ops.idOf(records[i]!)));
+      const actions = planRotation(records, now, (i) => signers.has(ops.idOf(records[i]!)), publishLeadMs);
       if (actions.length === 0) return false;
       const snapshot = [...records];
       for (const a of actions) {

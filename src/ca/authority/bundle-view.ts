@@ -17,6 +17,8 @@ export interface BundleViewOptions {
 
 export function createBundleView(opts: BundleViewOptions) {
   let others: AuthorityJournal = { x509: [], jwt: [] };
+  let othersRevision = 0;
+  let ownRevision = 0;
   let all: { x509: X509AuthorityRecord[]; jwt: JwtAuthorityRecord[] } = { x509: [], jwt: [] };
   let x509Ders: { der: Buffer; notAfter: number }[] = [];
   let fingerprint = "";
@@ -28,13 +30,18 @@ export function createBundleView(opts: BundleViewOptions) {
   return {
     /** Other replicas' journals (from AuthorityJournalStore.loadAll; our own entries are ignored). */
     setOthers(journals: readonly AuthorityJournal[]) {
+      // A journal is one replica's: it is ours when it holds a record of ours (a replica that has
+      // never saved has no row at all).
+      const theirs = journals.filter((j) => ![...j.x509, ...j.jwt].some((r) => r.serverId === opts.serverId));
+      othersRevision = theirs.reduce((sum, j) => sum + (j.revision ?? 0), 0);
       others = {
         x509: journals.flatMap((j) => j.x509).filter((r) => r.serverId !== opts.serverId),
         jwt: journals.flatMap((j) => j.jwt).filter((r) => r.serverId !== opts.serverId),
       };
     },
     /** Recomputes from our own records; true when the published set (ids, states, taints) changed. */
-    update(ownX509: readonly X509AuthorityRecord[], ownJwt: readonly JwtAuthorityRecord[]): boolean {
+    update(ownX509: readonly X509AuthorityRecord[], ownJwt: readonly JwtAuthorityRecord[], ownJournalRevision: number): boolean {
+      ownRevision = ownJournalRevision;
       all = { x509: [...ownX509, ...others.x509], jwt: [...ownJwt, ...others.jwt] };
       x509Ders = opts.upstream
         ? opts.upstream.roots.map((der) => ({ der, notAfter: Infinity }))
@@ -49,6 +56,7 @@ export function createBundleView(opts: BundleViewOptions) {
       return {
         x509Authorities: x509Ders.filter((c) => c.notAfter > now).map((c) => c.der),
         jwtAuthorities: all.jwt.filter((r) => r.notAfter > now).map((r) => ({ kid: r.kid, publicKeyJwk: { ...r.publicKeyJwk } })),
+        sequence: ownRevision + othersRevision,
       };
     },
     status(id: string): AuthorityStatus {

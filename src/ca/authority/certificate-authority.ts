@@ -24,6 +24,8 @@ export type AuthorityRecordOf<K extends AuthorityKind> = K extends "x509" ? X509
 
 export interface ManagedCertificateAuthority extends CertificateAuthority {
   readonly serverId: string;
+  /** How long a prepared authority is published before rotation activates it (ms). */
+  readonly publishLeadMs: number;
   /** A copy of this replica's journal (every authority, its state and taint). */
   show(): AuthorityJournal;
   /** Creates a new prepared authority now (replacing a pending prepared one); it is published at once. */
@@ -65,6 +67,7 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
     },
     o.keyManager,
     logger,
+    o.publishLeadMs,
   );
   const jwt = createAuthoritySet<JwtAuthorityRecord, ReturnType<typeof jwtSigner>>(
     {
@@ -75,21 +78,26 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
     },
     o.keyManager,
     logger,
+    o.publishLeadMs,
   );
   const view = createBundleView({ serverId: o.serverId, upstream: o.upstream, clock: o.clock, logger });
   const minting = createMinting({ options: o, x509, jwt });
 
-  const journal = (): AuthorityJournal => structuredClone({ x509: [...x509.records], jwt: [...jwt.records] });
+  let revision = 0;
+  const journal = (): AuthorityJournal => structuredClone({ x509: [...x509.records], jwt: [...jwt.records], revision });
   let dirty = false;
 
   /** Saves (retrying an earlier failed save) and then tells listeners. */
   async function commit(changed: boolean): Promise<void> {
     if (changed) dirty = true;
     if (dirty) {
-      await o.journalStore.save(o.serverId, journal());
+      // The revision only moves once the journal holding it is stored: the published sequence is
+      // derived from stored state (see AuthorityJournal.revision).
+      await o.journalStore.save(o.serverId, { ...journal(), revision: revision + 1 });
+      revision++;
       dirty = false;
     }
-    if (view.update(x509.records, jwt.records) || changed) view.emit();
+    if (view.update(x509.records, jwt.records, revision) || changed) view.emit();
   }
 
   /**
@@ -135,10 +143,11 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
   // than the next rotation check.
   async function peerPass(): Promise<void> {
     view.setOthers(await o.journalStore.loadAll());
-    if (view.update(x509.records, jwt.records)) view.emit();
+    if (view.update(x509.records, jwt.records, revision)) view.emit();
   }
 
   const saved = await o.journalStore.load(o.serverId);
+  revision = saved?.revision ?? 0;
   await x509.load(saved?.x509 ?? []);
   await jwt.load(saved?.jwt ?? []);
   await rotatePass();
@@ -160,7 +169,7 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
   let running = false;
   function schedule(): void {
     const now = o.clock.now();
-    const next = Math.min(nextRotationEvent(x509.records, now), nextRotationEvent(jwt.records, now), now + o.rotationCheckIntervalMs);
+    const next = Math.min(nextRotationEvent(x509.records, now, o.publishLeadMs), nextRotationEvent(jwt.records, now, o.publishLeadMs), now + o.rotationCheckIntervalMs);
     cancelTimer = o.clock.setTimeout(() => {
       cancelTimer = undefined;
       serial(rotatePass)
@@ -194,6 +203,7 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
   return {
     trustDomain: o.trustDomain,
     serverId: o.serverId,
+    publishLeadMs: o.publishLeadMs,
     mintX509Svid: (req): MintedX509Svid => minting.mintX509Svid(req),
     mintJwtSvid: (req): Promise<MintedJwtSvid> => minting.mintJwtSvid(req),
     bundleContents: (): OwnBundleContents => view.contents(),

@@ -10,3 +10,7 @@ export type { MemoryJournalStore } from "./journal-store.js";
 export { createUpstreamAuthority, loadUpstreamAuthority } from "./upstream.js";
 export type { UpstreamAuthority, UpstreamInput, UpstreamFiles } from "./upstream.js";
 export { prepareTime, activateTime } from "./rotation.js";
+export { safeActivationTime, PUBLISH_HINT_MULTIPLE } from "./rotation.js";
+export { publicationLeadMs } from "./options.js";
+export { createServerSvidSource } from "./server-svid.js";
+export type { ServerSvid, ServerSvidSource, ServerSvidOptions } from "./server-svid.js";

@@ -4,6 +4,12 @@ import { parseTrustDomain } from "../../spiffe/index.js";
 import type { AuthorityJournalStore, KeyManager, KeyType } from "../contracts.js";
 import { DEFAULT_KEY_TYPE, isKeyType } from "../keys/index.js";
 import type { UpstreamAuthority } from "./upstream.js";
+import { PUBLISH_HINT_MULTIPLE } from "./rotation.js";
+
+/** The publication lead for a refresh hint (seconds) and a peer refresh interval (ms). */
+export function publicationLeadMs(refreshHintSeconds: number, peerRefreshIntervalMs: number): number {
+  return PUBLISH_HINT_MULTIPLE * refreshHintSeconds * 1000 + peerRefreshIntervalMs;
+}
 
 export interface CertificateAuthorityOptions {
   trustDomain: string;
@@ -34,6 +40,12 @@ export interface CertificateAuthorityOptions {
    * authority is in this replica's bundle within this interval. Default 5 s.
    */
   peerRefreshIntervalMs?: number;
+  /**
+   * spiffe_refresh_hint of the published bundle. When set, rotation activates a prepared
+   * authority no sooner than PUBLISH_HINT_MULTIPLE hints (plus the peer refresh interval, for the
+   * other replicas to publish it too) after it was prepared (SPIFFE_Federation section 4.1).
+   */
+  bundleRefreshHintSeconds?: number;
 }
 
 export interface ResolvedOptions {
@@ -53,6 +65,8 @@ export interface ResolvedOptions {
   jwtIssuer: string | undefined;
   rotationCheckIntervalMs: number;
   peerRefreshIntervalMs: number;
+  /** How long a prepared authority is published before rotation activates it (0: one pass). */
+  publishLeadMs: number;
 }
 
 const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
@@ -93,6 +107,8 @@ export function resolveOptions(o: CertificateAuthorityOptions): Readonly<Resolve
   if (!isPositiveInt(interval)) problems.push(`rotationCheckIntervalMs: must be a positive integer, got ${String(interval)}`);
   const peerInterval = o.peerRefreshIntervalMs ?? 5_000;
   if (!isPositiveInt(peerInterval)) problems.push(`peerRefreshIntervalMs: must be a positive integer, got ${String(peerInterval)}`);
+  const hint = o.bundleRefreshHintSeconds;
+  if (hint !== undefined && !isPositiveInt(hint)) problems.push(`bundleRefreshHintSeconds: must be a positive integer, got ${String(hint)}`);
   if (problems.length > 0) {
     throw spindleError("ERR_CONFIG_INVALID", `invalid CA configuration:\n  - ${problems.join("\n  - ")}`, { details: { problems } });
   }
@@ -113,5 +129,6 @@ export function resolveOptions(o: CertificateAuthorityOptions): Readonly<Resolve
     jwtIssuer: o.jwtIssuer,
     rotationCheckIntervalMs: interval,
     peerRefreshIntervalMs: peerInterval,
+    publishLeadMs: hint === undefined ? 0 : publicationLeadMs(hint, peerInterval),
   });
 }

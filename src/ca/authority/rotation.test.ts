@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { SpindleError } from "../../common/index.js";
 import { activateTime, prepareTime } from "./index.js";
-import { planRotation } from "./rotation.js";
+import { nextRotationEvent, planRotation, safeActivationTime } from "./rotation.js";
 import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "./test-support.testing.js";
 
 // CA TTL 600 s (so lifetime/2 = 305 s and lifetime/6 ~ 101.7 s, counting the 10 s backdate),
@@ -238,4 +238,42 @@ test("HA: a peer's new authority reaches the bundle within the peer refresh inte
   } finally {
     one.stop();
   }
+});
+
+test("planRotation waits for the publication lead after the prepared authority was published", () => {
+  const active = { state: "active" as const, notBefore: 0, notAfter: 600_000, tainted: false };
+  const prepared = { state: "prepared" as const, notBefore: 290_000, notAfter: 890_000, tainted: false, preparedAt: 300_000 };
+  assert.deepEqual(planRotation([active, prepared], 500_000, () => true, 245_000), [], "activation point reached, lead not yet");
+  assert.deepEqual(planRotation([active, prepared], 544_999, () => true, 245_000), []);
+  assert.deepEqual(planRotation([active, prepared], 545_000, () => true, 245_000), [{ kind: "activate", index: 1 }]);
+  assert.equal(nextRotationEvent([active, prepared], 500_000, 245_000), 545_000);
+  assert.equal(safeActivationTime(prepared, 245_000), 545_000);
+  const legacy = { state: "prepared" as const, notBefore: 290_000, notAfter: 890_000, tainted: false };
+  assert.equal(safeActivationTime(legacy, 245_000), 535_000, "records without preparedAt count from notBefore");
+  assert.deepEqual(planRotation([active, prepared], 500_000, () => true), [{ kind: "activate", index: 1 }], "no lead: the activation point alone");
+});
+
+test("with bundleRefreshHintSeconds, rotation activates a prepared authority only 3 hints (+ peer refresh) after it was published", async () => {
+  // CA 600 s: prepared 305 s before expiry, normally activated ~101.7 s before; hint 80 s ->
+  // lead 3 x 80 s + 5 s = 245 s, so activation moves to 60 s before expiry.
+  const h = harness({ ...SHORT, bundleRefreshHintSeconds: 80 });
+  const ca = await newCa(h);
+  assert.equal(ca.publishLeadMs, 245_000);
+  const a = ca.show().x509[0]!;
+  h.clock.set(prepareTime(a));
+  await ca.tick();
+  const b = ca.show().x509.find((r) => r.state === "prepared")!;
+  assert.equal(b.preparedAt, prepareTime(a));
+  h.clock.set(activateTime(a));
+  await ca.tick();
+  assert.equal(ca.show().x509.find((r) => r.id === b.id)!.state, "prepared", "the activation point alone is not enough");
+  h.clock.set(prepareTime(a) + 245_000 - 1);
+  await ca.tick();
+  assert.equal(ca.show().x509.find((r) => r.id === b.id)!.state, "prepared");
+  assert.equal(ca.show().jwt.find((r) => r.state === "prepared")!.state, "prepared", "JWT keys wait too");
+  h.clock.set(prepareTime(a) + 245_000);
+  await ca.tick();
+  assert.equal(ca.show().x509.find((r) => r.id === b.id)!.state, "active");
+  assert.equal(ca.show().jwt.filter((r) => r.state === "active").length, 1);
+  assert.equal(ca.show().jwt.filter((r) => r.state === "prepared").length, 0, "the JWT key was activated with it");
 });

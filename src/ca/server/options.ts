@@ -3,6 +3,7 @@ import type { LevelWithSilent } from "pino";
 import type { KeyType } from "../contracts.js";
 import type { DatastoreLocation } from "../datastore/index.js";
 import type { OidcOptions } from "../oidc/index.js";
+import type { BundleEndpointConfig } from "../federation/bundle-endpoint.js";
 
 export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
 import type { HostPort } from "../../common/http-endpoints.js";
@@ -40,8 +41,16 @@ export interface ServerOptions {
   /** Serves /live and /ready (and /metrics unless metricsAddress is set). */
   healthAddress: HostPort;
   metricsAddress?: HostPort;
-  /** spiffe_refresh_hint of the published bundle. */
+  /**
+   * spiffe_refresh_hint of the published bundle (everywhere: admin API, agents, bundle endpoint);
+   * federation.bundle_endpoint.refresh_hint when the endpoint is configured. Rotation publishes a
+   * prepared authority for 3 hints before activating it.
+   */
   bundleRefreshHintSeconds: number;
+  /** Federation settings of this server. */
+  federation?: FederationOptions;
+  /** Non-fatal config findings, logged at start (warn). */
+  configWarnings?: readonly string[];
   /** How often the other replicas' authorities are re-read from the datastore (HA). Default 5 s. */
   peerRefreshIntervalSeconds?: number;
   /**
@@ -64,3 +73,8 @@ export interface AgentApiLimits {
   agentSvidTtlSeconds?: number;
 }
 
+
+export interface FederationOptions {
+  /** The bundle endpoint served to other trust domains; off when unset. */
+  bundleEndpoint?: BundleEndpointConfig;
+}

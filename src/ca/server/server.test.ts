@@ -17,6 +17,8 @@ import { createAdminClient } from "../admin/index.js";
 import { ERROR_CODE_HEADER } from "../agentapi/index.js";
 import { agentClient, attest, makeCsr } from "../agentapi/test-harness.testing.js";
 import { joinTokenAgentId } from "../nodeattestors/index.js";
+import { connect } from "node:tls";
+import { request as httpsRequest } from "node:https";
 import { createServer, type Server } from "./index.js";
 
 const TD = "example.org";
@@ -53,6 +55,7 @@ before(async () => {
       healthAddress: { host: "127.0.0.1", port: 0 },
       bundleRefreshHintSeconds: 300,
       agentApi: { agentSvidTtlSeconds: 600, signingsPerSecond: 2 },
+      federation: { bundleEndpoint: { address: { host: "127.0.0.1", port: 0 }, refreshHintSeconds: 300, profile: { kind: "https_spiffe" } } },
     },
     { logger: createLogger({ level: "info", destination: sink }), clock, version: "test" },
   );
@@ -122,6 +125,59 @@ test("agent-API issuances write one audit line each: entry id, SPIFFE ID, reques
   assert.equal(r["svidType"], "agent");
   assert.equal(r["requester"], agentId);
   assert.equal(r["serial"], validateX509Svid(renewed.result!.svid!.certChain, bundles, { now: Date.now() }).leaf.serialNumber.toLowerCase());
+});
+
+/** The leaf certificate a TLS server on 127.0.0.1:port presents (DER). */
+function presentedLeaf(port: number, alpn?: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.end();
+      resolve(raw);
+    });
+    s.once("error", reject);
+  });
+}
+
+test("federation.bundle_endpoint: serves the admin API's bundle document over TLS with the agent API's server SVID", async () => {
+  const admin = createAdminClient({ socketPath: adminSocket });
+  const bundle = await admin.getBundle({});
+  const port = server.bundleEndpointAddress()!.port;
+  const body = await new Promise<{ status: number; type: string | undefined; text: string }>((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, path: "/", ca: bundle.pem, checkServerIdentity: () => undefined }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => resolve({ status: res.statusCode!, type: res.headers["content-type"], text }));
+    });
+    req.once("error", reject);
+    req.end();
+  });
+  assert.equal(body.status, 200);
+  assert.equal(body.type, "application/json");
+  assert.equal(body.text, bundle.spiffeBundle, "one document for the admin API and the endpoint");
+  assert.equal((JSON.parse(body.text) as { spiffe_sequence: number }).spiffe_sequence, Number(bundle.sequence));
+  const endpointLeaf = await presentedLeaf(port);
+  const agentApiLeaf = await presentedLeaf(server.agentApiAddress()!.port, ["h2"]);
+  assert.ok(endpointLeaf.equals(agentApiLeaf), "one server SVID, renewed once for both listeners");
+  const bundles = createBundleSet([createBundle({ trustDomain: parseTrustDomain(TD), x509Authorities: pemToDers(bundle.pem, "CERTIFICATE") })]);
+  const chain = [endpointLeaf];
+  assert.equal(validateX509Svid(chain, bundles, { now: Date.now() }).spiffeId.toString(), `spiffe://${TD}/spindle/server`);
+});
+
+test("authority activate sooner than 3 refresh hints after prepare warns with the earliest safe time; later it does not", async () => {
+  const admin = createAdminClient({ socketPath: adminSocket });
+  const prepared = (await admin.prepareAuthority({ kind: "jwt" })).authority!;
+  // 3 x 300 s refresh hint + 5 s peer refresh interval after it was prepared.
+  const safe = Number(prepared.safeToActivateAt);
+  assert.ok(safe >= clock.now() + 905_000 - 1000 && safe <= clock.now() + 905_000, `safe ${new Date(safe).toISOString()}`);
+  const early = await admin.activateAuthority({ kind: "jwt" });
+  assert.equal(early.authority!.state, "active", "the operator's activation still happens");
+  assert.ok(early.warning.includes(new Date(safe).toISOString()), early.warning);
+  assert.ok(logs.some((l) => l["level"] === "warn" && String(l["msg"]).includes(new Date(safe).toISOString())), "the server logs the early activation");
+
+  await admin.prepareAuthority({ kind: "jwt" });
+  clock.advance(905_000);
+  const late = await admin.activateAuthority({ kind: "jwt" });
+  assert.equal(late.warning, "");
 });
 
 function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {

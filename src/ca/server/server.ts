@@ -21,7 +21,10 @@ import { createAuthorityControl } from "./authority-control.js";
 import { startHttpEndpoints, type HttpEndpoints } from "../../common/http-endpoints.js";
 import { createServerMetrics } from "./metrics.js";
 import type { HostPort, ServerOptions } from "./options.js";
-import { bundleSequenceName, createOwnBundleSource } from "./own-bundle.js";
+import { createOwnBundleSource } from "./own-bundle.js";
+import { createServerSvidSource } from "../authority/server-svid.js";
+import { startBundleEndpoint } from "../federation/bundle-endpoint.js";
+import { serverSpiffeId } from "../registration/index.js";
 
 export interface ServerDeps {
   logger: Logger;
@@ -39,6 +42,8 @@ export interface Server {
   agentApiAddress(): HostPort | undefined;
   /** The OIDC discovery endpoint (after start, when configured). */
   oidc(): OidcEndpoint | undefined;
+  /** The bound federation bundle endpoint address (after start, when configured). */
+  bundleEndpointAddress(): HostPort | undefined;
 }
 
 /** Node attestors enabled when the config has no `node_attestors` block. */
@@ -52,6 +57,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
   let health: HttpEndpoints | undefined;
   let agentApi: HostPort | undefined;
   let oidc: OidcEndpoint | undefined;
+  let bundleEndpoint: HostPort | undefined;
   let ready = false;
 
   async function stop(): Promise<void> {
@@ -84,6 +90,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
         `oidc.issuer ${JSON.stringify(options.oidc.issuer)} differs from jwt_issuer ${JSON.stringify(options.jwtIssuer ?? "(unset)")}: relying parties compare the discovery issuer with each token's iss exactly; set both to the same URL`,
       );
     }
+    for (const w of options.configWarnings ?? []) logger.warn(`configuration: ${w}`);
     try {
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     } catch (err) {
@@ -136,15 +143,14 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       ...(upstream ? { upstream } : {}),
       ...(options.jwtIssuer !== undefined ? { jwtIssuer: options.jwtIssuer } : {}),
       ...(options.peerRefreshIntervalSeconds !== undefined ? { peerRefreshIntervalMs: options.peerRefreshIntervalSeconds * 1000 } : {}),
+      bundleRefreshHintSeconds: options.bundleRefreshHintSeconds,
     });
     refs.ca = theCa;
     cleanups.push(() => theCa.stop());
-    const seqName = bundleSequenceName(options.trustDomain);
-    const bumpSequence = () =>
-      ds.incrementCounter(seqName).catch((err: unknown) => logger.error({ err }, "could not bump the bundle sequence"));
-    if ((await ds.readCounter(seqName)) === 0) await bumpSequence();
-    cleanups.push(theCa.onChange(() => void bumpSequence()));
     theCa.start();
+    const ownBundle = createOwnBundleSource(theCa, options.bundleRefreshHintSeconds);
+    const serverSvid = createServerSvidSource({ ca: theCa, spiffeId: serverSpiffeId(options.trustDomain), clock: deps.clock, logger });
+    cleanups.push(() => serverSvid.close());
 
     const maxSvidTtl = Math.floor(options.caTtlSeconds / 6);
     const registration = createRegistration({
@@ -163,8 +169,8 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
         registration,
         datastore: ds,
         ca: theCa,
-        ownBundle: createOwnBundleSource(theCa, ds, options.bundleRefreshHintSeconds),
-        authorities: createAuthorityControl(theCa),
+        ownBundle: async () => ownBundle(),
+        authorities: createAuthorityControl(theCa, deps.clock, logger),
         onIssued: (e) => {
           metrics.signings.inc({ type: e.type });
           audit(e);
@@ -189,7 +195,6 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       ...(signingsPerSecond !== undefined ? { signingsPerSecond } : {}),
       ...(agentSvidTtlSeconds !== undefined ? { agentSvidTtlSeconds } : {}),
     };
-    const ownBundle = createOwnBundleSource(theCa, ds, options.bundleRefreshHintSeconds);
     const agentServer = await startAgentApiServer({
       trustDomain: options.trustDomain,
       ca: theCa,
@@ -200,7 +205,8 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       logger: componentLogger(deps.logger, "agent-api"),
       host: options.bindAddress.host,
       port: options.bindAddress.port,
-      ownBundleJson: async () => (await ownBundle()).spiffeJson,
+      ownBundleJson: async () => ownBundle().spiffeJson,
+      serverSvid,
       ...limits,
       onIssued: (e) => {
         metrics.signings.inc({ type: e.type });
@@ -209,6 +215,19 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
     });
     agentApi = agentServer.address;
     cleanups.push(() => agentServer.close());
+
+    const endpointConfig = options.federation?.bundleEndpoint;
+    if (endpointConfig) {
+      const endpoint = await startBundleEndpoint({
+        config: endpointConfig,
+        document: () => ownBundle().spiffeJson,
+        serverSvid,
+        clock: deps.clock,
+        logger: componentLogger(deps.logger, "bundle-endpoint"),
+      });
+      bundleEndpoint = endpoint.address;
+      cleanups.push(() => endpoint.close());
+    }
 
     const readiness = async () => {
       if (!ready) return { ready: false, reason: "starting" };
@@ -256,8 +275,15 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       cancelPrune?.();
     });
     ready = true;
-    logger.info({ adminSocket: options.adminSocket, health: h.address, agentApi }, "server started");
+    logger.info({ adminSocket: options.adminSocket, health: h.address, agentApi, bundleEndpoint }, "server started");
   }
 
-  return { start, stop, healthAddress: () => health?.address, agentApiAddress: () => agentApi, oidc: () => oidc };
+  return {
+    start,
+    stop,
+    healthAddress: () => health?.address,
+    agentApiAddress: () => agentApi,
+    oidc: () => oidc,
+    bundleEndpointAddress: () => bundleEndpoint,
+  };
 }

@@ -7,11 +7,21 @@ import { addAdminOptions, iso, rfc3339, runAdmin, type AdminCommandOptions } fro
 type Opts = AdminCommandOptions & { kind: "x509" | "jwt"; id?: string };
 
 function json(a: Authority) {
-  return { kind: a.kind, id: a.id, state: a.state, tainted: a.tainted, notBefore: rfc3339(a.notBefore), notAfter: rfc3339(a.notAfter), serverId: a.serverId };
+  return {
+    kind: a.kind,
+    id: a.id,
+    state: a.state,
+    tainted: a.tainted,
+    notBefore: rfc3339(a.notBefore),
+    notAfter: rfc3339(a.notAfter),
+    serverId: a.serverId,
+    ...(a.state === "prepared" ? { safeToActivateAt: rfc3339(a.safeToActivateAt) } : {}),
+  };
 }
 
 function text(a: Authority): string {
-  return `${a.kind.padEnd(4)} ${a.state.padEnd(8)} ${a.tainted ? "tainted " : ""}${a.id}  expires ${iso(a.notAfter)}  (server ${a.serverId})\n`;
+  const safe = a.state === "prepared" ? `  safe to activate from ${iso(a.safeToActivateAt)}` : "";
+  return `${a.kind.padEnd(4)} ${a.state.padEnd(8)} ${a.tainted ? "tainted " : ""}${a.id}  expires ${iso(a.notAfter)}${safe}  (server ${a.serverId})\n`;
 }
 
 const kindOption = () => new Option("--kind <kind>", "authority kind").choices(["x509", "jwt"]).makeOptionMandatory();
@@ -42,7 +52,10 @@ export function registerAuthorityCommands(group: Command, io: CliIO): void {
             name === "prepare"
               ? await c.prepareAuthority(req)
               : name === "activate"
-                ? await c.activateAuthority(req)
+                ? await c.activateAuthority(req).then((res) => {
+                    if (res.warning !== "") io.stderr(`warning: ${res.warning}\n`);
+                    return res;
+                  })
                 : name === "taint"
                   ? await c.taintAuthority(req)
                   : await c.revokeAuthority(req);

@@ -48,6 +48,13 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
   assert.deepEqual(c.upstreamAuthority, { certFile: "/etc/spindle/upstream-ca.crt", keyFile: "/etc/spindle/upstream-ca.key", bundleFile: "/etc/spindle/upstream-bundle.crt" });
   assert.deepEqual(c.metricsAddress, { host: "127.0.0.1", port: 9988 });
   assert.equal(c.bundleRefreshHintSeconds, 300);
+  assert.deepEqual(c.federation, {
+    bundleEndpoint: {
+      address: { host: "0.0.0.0", port: 8443 },
+      refreshHintSeconds: 300,
+      profile: { kind: "https_web", certFile: "/etc/spindle/bundle-endpoint.crt", keyFile: "/etc/spindle/bundle-endpoint.key" },
+    },
+  });
   assert.deepEqual(c.nodeAttestors, { join_token: {} });
   assert.equal(c.peerRefreshIntervalSeconds, 5);
   assert.deepEqual(c.agentApi, { attestationsPerSecond: 1, signingsPerSecond: 500, agentSvidTtlSeconds: 3600 });
@@ -215,4 +222,69 @@ test("oidc: every problem at once, each with its path", () => {
   ]);
   const noTls = problemsOf(() => loadServerConfig({ configFile: withOidc("jwt_issuer: https://a.example.org\noidc:\n  key_file: a.key\n"), flags: {}, env: {}, cwd }));
   assert.deepEqual(noTls, ["oidc: cert_file and key_file are both required (or insecure_http: true behind a TLS-terminating proxy)"]);
+});
+
+test("federation.bundle_endpoint: off by default; https_spiffe by default with a 5m hint; https_web needs its files", () => {
+  const plain = loadServerConfig({ configFile: join(CONF, "server.yaml"), flags: {}, env: {}, cwd });
+  assert.equal(plain.federation, undefined, "no bundle endpoint unless configured");
+  const file = join(dir, "fed.yaml");
+  writeFileSync(file, ["trust_domain: example.org", "federation:", "  bundle_endpoint:", "    address: 0.0.0.0:8443", ""].join("\n"));
+  const c = loadServerConfig({ configFile: file, flags: {}, env: {}, cwd });
+  assert.deepEqual(c.federation, { bundleEndpoint: { address: { host: "0.0.0.0", port: 8443 }, refreshHintSeconds: 300, profile: { kind: "https_spiffe" } } });
+  assert.equal(c.bundleRefreshHintSeconds, 300);
+  assert.equal(c.configWarnings, undefined);
+
+  writeFileSync(file, ["trust_domain: example.org", "federation:", "  bundle_endpoint:", "    address: 127.0.0.1:8443", "    profile: https_web", "    cert_file: certs/web.crt", "    key_file: /etc/web.key", "    refresh_hint: 10m", ""].join("\n"));
+  const web = loadServerConfig({ configFile: file, flags: {}, env: {}, cwd });
+  assert.deepEqual(web.federation?.bundleEndpoint?.profile, { kind: "https_web", certFile: "/work/certs/web.crt", keyFile: "/etc/web.key" });
+  assert.equal(web.bundleRefreshHintSeconds, 600, "the endpoint's hint is the hint of every published bundle");
+
+  writeFileSync(
+    file,
+    ["trust_domain: example.org", "bundle_refresh_hint: 1m", "federation:", "  bundle_endpoint:", "    profile: https_web", "    refresh_hint: 2m", "    port: 1", "  bundle_endpoint_url: x", ""].join("\n"),
+  );
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })).sort(), [
+    "federation.bundle_endpoint.address: is required (host:port to listen on)",
+    "federation.bundle_endpoint.port: unknown key",
+    "federation.bundle_endpoint_url: unknown key",
+  ]);
+  writeFileSync(file, ["trust_domain: example.org", "bundle_refresh_hint: 1m", "federation:", "  bundle_endpoint:", "    address: localhost:8443", "    profile: https_web", "    refresh_hint: 2m", ""].join("\n"));
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })).sort(), [
+    "bundle_refresh_hint: differs from federation.bundle_endpoint.refresh_hint; set only federation.bundle_endpoint.refresh_hint (it is the hint of every published bundle)",
+    "federation.bundle_endpoint.cert_file: is required with profile https_web",
+    "federation.bundle_endpoint.key_file: is required with profile https_web",
+  ]);
+  writeFileSync(file, ["trust_domain: example.org", "federation:", "  bundle_endpoint:", "    address: localhost:8443", "    profile: https_ftp", "    cert_file: a.crt", ""].join("\n"));
+  const bad = problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }));
+  assert.equal(bad.length, 1, bad.join("\n"));
+  assert.match(bad[0]!, /^federation\.bundle_endpoint\.profile: .*https_spiffe.*https_web/);
+  writeFileSync(file, ["trust_domain: example.org", "federation:", "  bundle_endpoint:", "    address: localhost:8443", "    cert_file: a.crt", ""].join("\n"));
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })), [
+    "federation.bundle_endpoint.cert_file: only with profile https_web (https_spiffe presents the server's own X509-SVID)",
+  ]);
+});
+
+test("refresh_hint: warned below 1m and above 24h; 3 hints must fit between the prepare and activation points of ca_ttl", () => {
+  const file = join(dir, "hint.yaml");
+  const endpoint = (hint: string, caTtl = "24h") =>
+    ["trust_domain: example.org", `ca_ttl: ${caTtl}`, "x509_svid_ttl: 5m", "jwt_svid_ttl: 5m", "federation:", "  bundle_endpoint:", "    address: 127.0.0.1:0", `    refresh_hint: ${hint}`, ""].join("\n");
+  writeFileSync(file, endpoint("30s"));
+  assert.deepEqual(loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }).configWarnings, ["federation.bundle_endpoint.refresh_hint: 30s is below 1m; every peer polls this often"]);
+  writeFileSync(file, endpoint("25h", "30d"));
+  assert.deepEqual(loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }).configWarnings, ["federation.bundle_endpoint.refresh_hint: 1d1h is above 24h; peers learn of new authorities this late"]);
+  writeFileSync(file, endpoint("5m"));
+  assert.equal(loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }).configWarnings, undefined, "24h CA, 5m hint: 8h between the points, 15m5s needed");
+
+  // ca_ttl 1h: 20m between prepare (30m before expiry) and activation (10m before expiry).
+  writeFileSync(file, endpoint("6m", "1h"));
+  assert.equal(loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }).configWarnings, undefined, "3 x 6m + 5s = 18m5s fits in 20m");
+  writeFileSync(file, endpoint("7m", "1h"));
+  assert.deepEqual(problemsOf(() => loadServerConfig({ configFile: file, flags: {}, env: {}, cwd })), [
+    "federation.bundle_endpoint.refresh_hint: 3 x 7m (+ peer_refresh_interval 5s) = 21m5s exceeds the 20m between preparing and activating an authority (ca_ttl 1h: prepared at ca_ttl / 2 before expiry, activated at ca_ttl / 6); raise ca_ttl to at least 1h3m15s or lower the refresh hint",
+  ]);
+  // Without a bundle endpoint the bundle still carries the hint (copied by hand): a warning only.
+  writeFileSync(file, ["trust_domain: example.org", "ca_ttl: 1h", "x509_svid_ttl: 5m", "jwt_svid_ttl: 5m", "bundle_refresh_hint: 7m", ""].join("\n"));
+  const warned = loadServerConfig({ configFile: file, flags: {}, env: {}, cwd }).configWarnings ?? [];
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!, /^bundle_refresh_hint: 3 x 7m .* exceeds the 20m .*\(no bundle endpoint is configured; rotation still waits for the lead/);
 });

@@ -4,11 +4,13 @@
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import type { AgentApiLimits, ServerOptions, HostPort } from "../../ca/server/options.js";
 import type { OidcOptions } from "../../ca/oidc/index.js";
+import type { AgentApiLimits, FederationOptions, ServerOptions, HostPort } from "../../ca/server/options.js";
+import type { BundleEndpointProfile } from "../../ca/federation/bundle-endpoint.js";
+import { PUBLISH_HINT_MULTIPLE } from "../../ca/authority/index.js";
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
-import { parseDurationSeconds } from "./duration.js";
+import { formatDuration, parseDurationSeconds } from "./duration.js";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 
 export const DEFAULT_ADMIN_SOCKET = "/tmp/spindle-server/private/admin.sock";
@@ -85,6 +87,20 @@ export const oidcSchema = z.strictObject({
   domains: z.array(hostName).min(1, "must list at least one host name when set").optional(),
 });
 
+// `federation.bundle_endpoint`: serving this trust domain's bundle (SPIFFE_Federation section 4).
+const bundleEndpointSchema = z.strictObject({
+  address: z.string({ error: "is required (host:port to listen on)" }).pipe(hostPort),
+  refresh_hint: duration("5m"),
+  profile: z.enum(["https_spiffe", "https_web"]).default("https_spiffe"),
+  // https_web only.
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+});
+
+const federationSchema = z.strictObject({
+  bundle_endpoint: bundleEndpointSchema.optional(),
+});
+
 const schema = z.strictObject({
   trust_domain: z.string({ error: "is required" }).refine((v) => !trustDomainProblem(v), { error: (i) => trustDomainProblem(String(i.input)) }),
   server_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 of [A-Za-z0-9._-]").optional(),
@@ -118,6 +134,7 @@ const schema = z.strictObject({
   // Plugin blocks are checked by src/ca/nodeattestors at start (every unknown key, with its path).
   node_attestors: z.record(z.string(), z.unknown()).optional(),
   oidc: oidcSchema.optional(),
+  federation: federationSchema.optional(),
 });
 
 const FLAG_KEYS: Record<keyof ServerFlags, string> = {
@@ -165,6 +182,10 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     }
   }
   const oidc = c.oidc ? oidcOptions(c.oidc, c.jwt_issuer, o.cwd, problems) : undefined;
+  const warnings: string[] = [];
+  const federation = resolveFederation(c.federation, merged, o.cwd, problems);
+  const refreshHint = federation?.bundleEndpoint?.refreshHintSeconds ?? c.bundle_refresh_hint;
+  checkRotationTiming(c.ca_ttl, refreshHint, c.peer_refresh_interval, federation?.bundleEndpoint !== undefined, problems, warnings);
   if (problems.length > 0) throw configInvalid(source, problems);
   const up = c.upstream_authority;
   return Object.freeze({
@@ -187,7 +208,9 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     logLevel: c.log_level,
     healthAddress: c.health_address,
     ...(c.metrics_address ? { metricsAddress: c.metrics_address } : {}),
-    bundleRefreshHintSeconds: c.bundle_refresh_hint,
+    bundleRefreshHintSeconds: refreshHint,
+    ...(federation !== undefined ? { federation } : {}),
+    ...(warnings.length > 0 ? { configWarnings: Object.freeze(warnings) } : {}),
     peerRefreshIntervalSeconds: c.peer_refresh_interval,
     ...(c.agent_api !== undefined ? { agentApi: agentApiLimits(c.agent_api) } : {}),
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
@@ -229,6 +252,53 @@ function oidcOptions(c: z.infer<typeof oidcSchema>, jwtIssuer: string | undefine
     setKeyUse: c.set_key_use,
     domains: Object.freeze(c.domains ?? [url.hostname.replace(/^\[(.*)\]$/, "$1")]),
   });
+}
+
+type FederationConfig = z.infer<typeof federationSchema>;
+
+const MIN_HINT_SECONDS = 60;
+const MAX_HINT_SECONDS = 86_400;
+
+function resolveFederation(f: FederationConfig | undefined, raw: Record<string, unknown>, cwd: string, problems: Problem[]): FederationOptions | undefined {
+  if (f === undefined) return undefined;
+  const be = f.bundle_endpoint;
+  if (be === undefined) return Object.freeze({});
+  const at = "federation.bundle_endpoint";
+  // One published hint: the endpoint's wins; a different top-level value would contradict it.
+  if (raw["bundle_refresh_hint"] !== undefined && parseDurationSeconds(raw["bundle_refresh_hint"] as string | number) !== be.refresh_hint) {
+    problems.push(`bundle_refresh_hint: differs from ${at}.refresh_hint; set only ${at}.refresh_hint (it is the hint of every published bundle)`);
+  }
+  let profile: BundleEndpointProfile;
+  if (be.profile === "https_web") {
+    if (be.cert_file === undefined) problems.push(`${at}.cert_file: is required with profile https_web`);
+    if (be.key_file === undefined) problems.push(`${at}.key_file: is required with profile https_web`);
+    profile = { kind: "https_web", certFile: resolve(cwd, be.cert_file ?? ""), keyFile: resolve(cwd, be.key_file ?? "") };
+  } else {
+    for (const k of ["cert_file", "key_file"] as const) {
+      if (be[k] !== undefined) problems.push(`${at}.${k}: only with profile https_web (https_spiffe presents the server's own X509-SVID)`);
+    }
+    profile = { kind: "https_spiffe" };
+  }
+  return Object.freeze({ bundleEndpoint: Object.freeze({ address: be.address, refreshHintSeconds: be.refresh_hint, profile: Object.freeze(profile) }) });
+}
+
+/**
+ * A new authority is published PUBLISH_HINT_MULTIPLE refresh hints (plus one peer refresh, for the
+ * other replicas) before rotation activates it (SPIFFE_Federation section 4.1). That lead must fit
+ * between the prepare point (ca_ttl / 2 before expiry) and the activation point (ca_ttl / 6), or
+ * activation is pushed towards the old authority's expiry; see docs/config/server.md.
+ */
+function checkRotationTiming(caTtl: number, hint: number, peerRefresh: number, endpoint: boolean, problems: Problem[], warnings: string[]): void {
+  const key = endpoint ? "federation.bundle_endpoint.refresh_hint" : "bundle_refresh_hint";
+  if (hint < MIN_HINT_SECONDS) warnings.push(`${key}: ${formatDuration(hint)} is below 1m; every peer polls this often`);
+  if (hint > MAX_HINT_SECONDS) warnings.push(`${key}: ${formatDuration(hint)} is above 24h; peers learn of new authorities this late`);
+  const gap = Math.min(caTtl / 2, 30 * 86_400) - Math.min(caTtl / 6, 7 * 86_400);
+  const lead = PUBLISH_HINT_MULTIPLE * hint + peerRefresh;
+  if (lead > gap) {
+    const message = `${key}: ${PUBLISH_HINT_MULTIPLE} x ${formatDuration(hint)} (+ peer_refresh_interval ${formatDuration(peerRefresh)}) = ${formatDuration(lead)} exceeds the ${formatDuration(Math.floor(gap))} between preparing and activating an authority (ca_ttl ${formatDuration(caTtl)}: prepared at ca_ttl / 2 before expiry, activated at ca_ttl / 6); raise ca_ttl to at least ${formatDuration(Math.ceil(lead * 3))} or lower the refresh hint`;
+    if (endpoint) problems.push(message);
+    else warnings.push(`${message} (no bundle endpoint is configured; rotation still waits for the lead, so activation moves closer to the old authority's expiry)`);
+  }
 }
 
 function agentApiLimits(a: { attestations_per_second?: number | undefined; signings_per_second?: number | undefined; agent_svid_ttl?: number | undefined }): AgentApiLimits {
