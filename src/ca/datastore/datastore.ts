@@ -13,6 +13,16 @@ import { fetchAgent, listAllAgents, removeAgent, updateBanned, updateRenewal, up
 import { fetchBundle, incrementCounter, listBundles, readCounter, removeBundle, upsertBundle, type FederatedBundleRecord } from "./bundles.js";
 import { countEntries, fetchEntry, insertEntry, MAX_PAGE_SIZE, queryEntries, removeEntry, replaceEntry, type EntryFilter, type EntryPage } from "./entries.js";
 import { createJournalStore } from "./journal.js";
+import {
+  compareAndSetBundle,
+  fetchRelationship,
+  insertRelationships,
+  listRelationships,
+  removeRelationship,
+  replaceRelationship,
+  type RelationshipWrite,
+  type StoredRelationship,
+} from "./federation.js";
 import { migrateToLatest } from "./migrations.js";
 import { describeLocation, openKysely, type DatastoreLocation } from "./open.js";
 import type { DatabaseSchema } from "./schema.js";
@@ -40,6 +50,15 @@ export interface Datastore extends AgentStore {
   getFederatedBundle(trustDomain: string): Promise<FederatedBundleRecord | undefined>;
   listFederatedBundles(): Promise<FederatedBundleRecord[]>;
   deleteFederatedBundle(trustDomain: string): Promise<void>;
+  /** Writes `next` only if the stored bundle is still `expected`; false when it changed meanwhile. */
+  compareAndSetFederatedBundle(trustDomain: string, expected: string | undefined, next: string): Promise<boolean>;
+  /** All or nothing. */
+  createFederationRelationships(writes: readonly RelationshipWrite[]): Promise<StoredRelationship[]>;
+  updateFederationRelationship(write: RelationshipWrite): Promise<StoredRelationship>;
+  /** Also deletes the trust domain's stored bundle; ERR_BUNDLE_IN_USE while entries federate with it. */
+  deleteFederationRelationship(trustDomain: string): Promise<StoredRelationship>;
+  getFederationRelationship(trustDomain: string): Promise<StoredRelationship | undefined>;
+  listFederationRelationships(): Promise<StoredRelationship[]>;
   createJoinToken(token: string, expiresAt: number): Promise<void>;
   consumeJoinToken(token: string): Promise<void>;
   pruneJoinTokens(): Promise<number>;
@@ -95,6 +114,12 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     getFederatedBundle: (td) => run("getFederatedBundle", () => fetchBundle(db, td)),
     listFederatedBundles: () => run("listFederatedBundles", () => listBundles(db)),
     deleteFederatedBundle: (td) => run("deleteFederatedBundle", () => removeBundle(db, td)),
+    compareAndSetFederatedBundle: (td, expected, next) => run("compareAndSetFederatedBundle", () => compareAndSetBundle(db, td, expected, next, clock.now())),
+    createFederationRelationships: (w) => run("createFederationRelationships", () => insertRelationships(db, w, clock.now())),
+    updateFederationRelationship: (w) => run("updateFederationRelationship", () => replaceRelationship(db, w, clock.now())),
+    deleteFederationRelationship: (td) => run("deleteFederationRelationship", () => removeRelationship(db, td)),
+    getFederationRelationship: (td) => run("getFederationRelationship", () => fetchRelationship(db, td)),
+    listFederationRelationships: () => run("listFederationRelationships", () => listRelationships(db)),
     createJoinToken: (token, expiresAt) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now())),
     consumeJoinToken: (token) => run("consumeJoinToken", () => consumeToken(db, token, clock.now())),
     pruneJoinTokens: () => run("pruneJoinTokens", () => pruneTokens(db, clock.now())),

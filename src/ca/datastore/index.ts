@@ -4,3 +4,4 @@ export type { EntryFilter, EntryPage } from "./entries.js";
 export { MAX_PAGE_SIZE } from "./entries.js";
 export type { FederatedBundleRecord } from "./bundles.js";
 export { hashToken } from "./tokens.js";
+export type { BundleEndpointProfile, RelationshipWrite, StoredRelationship } from "./federation.js";
