@@ -258,7 +258,7 @@ export function createFederationManager(o: FederationManagerOptions): Federation
     const etd = endpointTrustDomain(r);
     if (etd === undefined) return;
     if (etd === r.trustDomain && v.bootstrapBundle !== undefined) return;
-    if (pendingDomains.has(etd) || workers.has(etd) || (await ds.getFederatedBundle(etd)) !== undefined) return;
+    if ((etd !== r.trustDomain && (pendingDomains.has(etd) || workers.has(etd))) || (await ds.getFederatedBundle(etd)) !== undefined) return;
     throw spindleError(
       "ERR_FEDERATION_RELATIONSHIP_INVALID",
       etd === r.trustDomain

@@ -2,6 +2,7 @@
 import type { LevelWithSilent } from "pino";
 import type { KeyType } from "../contracts.js";
 import type { DatastoreLocation } from "../datastore/index.js";
+import type { FederationTiming, ValidatedRelationship } from "../federation/index.js";
 
 export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
 import type { HostPort } from "../../common/http-endpoints.js";
@@ -43,6 +44,10 @@ export interface ServerOptions {
   bundleRefreshHintSeconds: number;
   /** How often the other replicas' authorities are re-read from the datastore (HA). Default 5 s. */
   peerRefreshIntervalSeconds?: number;
+  /** `federation.federates_with`, validated (bootstrap bundles read and re-encoded). */
+  federatesWith?: readonly ValidatedRelationship[];
+  /** Refresher timing overrides (tests); unset = docs/federation.md defaults. */
+  federationTiming?: Partial<FederationTiming>;
   /** Agent API limits and the agent SVID TTL; unset values take the agent API's defaults. */
   agentApi?: AgentApiLimits;
 }

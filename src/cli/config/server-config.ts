@@ -7,6 +7,8 @@ import { z } from "zod";
 import type { AgentApiLimits, ServerOptions, HostPort } from "../../ca/server/options.js";
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
+import { relationshipProblems, validateRelationship, type ValidatedRelationship } from "../../ca/federation/index.js";
+import { readFileSync } from "node:fs";
 import { parseDurationSeconds } from "./duration.js";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 
@@ -67,6 +69,21 @@ const address = (dflt: string) => z.string().default(dflt).pipe(hostPort);
 
 const keyType = z.enum(["ec-p256", "ec-p384", "rsa-2048"]);
 
+/** `federation.federates_with.<trust-domain>` (docs/config/server.md, docs/federation.md). */
+const federatesWithSchema = z.record(
+  z.string(),
+  z.strictObject({
+    bundle_endpoint_url: z.string({ error: "is required" }),
+    // Checked with the other relationship rules, so every problem is listed at once.
+    bundle_endpoint_profile: z.string({ error: 'is required ("https_web" or "https_spiffe")' }),
+    endpoint_spiffe_id: z.string().optional(),
+    ca_file: z.string().min(1).optional(),
+    trust_domain_bundle_path: z.string().min(1).optional(),
+    trust_domain_bundle_format: z.enum(["spiffe", "pem"], { error: 'must be "spiffe" or "pem"' }).optional(),
+  }),
+);
+type FederatesWith = z.infer<typeof federatesWithSchema>;
+
 const schema = z.strictObject({
   trust_domain: z.string({ error: "is required" }).refine((v) => !trustDomainProblem(v), { error: (i) => trustDomainProblem(String(i.input)) }),
   server_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 of [A-Za-z0-9._-]").optional(),
@@ -96,6 +113,7 @@ const schema = z.strictObject({
       agent_svid_ttl: optionalDuration,
     })
     .optional(),
+  federation: z.strictObject({ federates_with: federatesWithSchema.optional() }).optional(),
   // Plugin blocks are checked by src/ca/nodeattestors at start (every unknown key, with its path).
   node_attestors: z.record(z.string(), z.unknown()).optional(),
 });
@@ -144,6 +162,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
       problems.push(`datastore: ${(err as Error).message}`);
     }
   }
+  const federatesWith = federationRelationships(c.federation?.federates_with ?? {}, c.trust_domain, o.cwd, problems);
   if (problems.length > 0) throw configInvalid(source, problems);
   const up = c.upstream_authority;
   return Object.freeze({
@@ -170,7 +189,41 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     peerRefreshIntervalSeconds: c.peer_refresh_interval,
     ...(c.agent_api !== undefined ? { agentApi: agentApiLimits(c.agent_api) } : {}),
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
+    ...(federatesWith.length > 0 ? { federatesWith } : {}),
   });
+}
+
+/** Validates every relationship (reading bootstrap bundles), adding each problem with its path. */
+function federationRelationships(block: FederatesWith, ownTrustDomain: string, cwd: string, problems: Problem[]): ValidatedRelationship[] {
+  const out: ValidatedRelationship[] = [];
+  for (const [td, r] of Object.entries(block)) {
+    const path = `federation.federates_with.${td}`;
+    const before = problems.length;
+    if (r.trust_domain_bundle_format !== undefined && r.trust_domain_bundle_path === undefined) {
+      problems.push(`${path}.trust_domain_bundle_format: only applies with trust_domain_bundle_path`);
+    }
+    let bootstrap: { content: string; format: string; origin: string } | undefined;
+    if (r.trust_domain_bundle_path !== undefined) {
+      const file = resolve(cwd, r.trust_domain_bundle_path);
+      try {
+        bootstrap = { content: readFileSync(file, "utf8"), format: r.trust_domain_bundle_format ?? "spiffe", origin: file };
+      } catch (err) {
+        problems.push(`${path}.trust_domain_bundle_path: cannot read ${file}: ${(err as Error).message}`);
+      }
+    }
+    const input = {
+      trustDomain: td,
+      bundleEndpointUrl: r.bundle_endpoint_url,
+      profile: r.bundle_endpoint_profile,
+      ...(r.endpoint_spiffe_id !== undefined ? { endpointSpiffeId: r.endpoint_spiffe_id } : {}),
+      ...(r.ca_file !== undefined ? { caFile: resolve(cwd, r.ca_file) } : {}),
+      ...(bootstrap ? { bootstrap } : {}),
+    };
+    const field = (f: string) => (f === "trust_domain" ? `${path} (trust domain name)` : `${path}.${f === "trust_domain_bundle" ? "trust_domain_bundle_path" : f}`);
+    problems.push(...relationshipProblems(input, ownTrustDomain, field).problems);
+    if (problems.length === before) out.push(validateRelationship(input, ownTrustDomain, "config"));
+  }
+  return out;
 }
 
 function agentApiLimits(a: { attestations_per_second?: number | undefined; signings_per_second?: number | undefined; agent_svid_ttl?: number | undefined }): AgentApiLimits {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spindle/admin/v1/admin.proto.
  */
 export const file_spindle_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSI8ChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkMKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkwKElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQiegoLRW50cnlGaWx0ZXISEQoJc3BpZmZlX2lkGAEgASgJEhEKCXBhcmVudF9pZBgCIAEoCRItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yEhYKDmZlZGVyYXRlc193aXRoGAQgAygJImoKEkxpc3RFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKE0xpc3RFbnRyaWVzUmVzcG9uc2USKAoHZW50cmllcxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkQKE0NvdW50RW50cmllc1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5FbnRyeUZpbHRlciIlChRDb3VudEVudHJpZXNSZXNwb25zZRINCgVjb3VudBgBIAEoAyISChBHZXRCdW5kbGVSZXF1ZXN0Il8KEUdldEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRILCgNwZW0YAiABKAkSFQoNc3BpZmZlX2J1bmRsZRgDIAEoCRIQCghzZXF1ZW5jZRgEIAEoAyJSCg9GZWRlcmF0ZWRCdW5kbGUSFAoMdHJ1c3RfZG9tYWluGAEgASgJEhUKDXNwaWZmZV9idW5kbGUYAiABKAkSEgoKdXBkYXRlZF9hdBgDIAEoAyIdChtMaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QiUgocTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXNwb25zZRIyCgdidW5kbGVzGAEgAygLMiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUiSAoZU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCSI0ChxEZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCSIfCh1EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZSJIChNNaW50WDUwOVNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRILCgN0dGwYAiABKAUSEQoJZG5zX25hbWVzGAMgAygJIoYBChRNaW50WDUwOVNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSEgoKY2VydF9jaGFpbhgCIAMoDBITCgtwcml2YXRlX2tleRgDIAEoDBIOCgZidW5kbGUYBCADKAwSDgoGc2VyaWFsGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMiRgoSTWludEpXVFNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRILCgN0dGwYAyABKAUiWAoTTWludEpXVFNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSDQoFdG9rZW4YAiABKAkSCwoDa2lkGAMgASgJEhIKCmV4cGlyZXNfYXQYBCABKAMiJwoYR2VuZXJhdGVKb2luVG9rZW5SZXF1ZXN0EgsKA3R0bBgBIAEoBSJQChlHZW5lcmF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMSEAoIYWdlbnRfaWQYAyABKAkifwoJQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSDQoFc3RhdGUYAyABKAkSEgoKbm90X2JlZm9yZRgEIAEoAxIRCglub3RfYWZ0ZXIYBSABKAMSDwoHdGFpbnRlZBgGIAEoCBIRCglzZXJ2ZXJfaWQYByABKAkiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJDChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eSLNAQoFQWdlbnQSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF0dGVzdG9yGAIgASgJEi0KCXNlbGVjdG9ycxgDIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISDgoGc2VyaWFsGAQgASgJEhIKCmV4cGlyZXNfYXQYBSABKAMSDgoGYmFubmVkGAYgASgIEhQKDGNhbl9yZWF0dGVzdBgHIAEoCBISCgpjcmVhdGVkX2F0GAggASgDEhIKCnVwZGF0ZWRfYXQYCSABKAMibgoLQWdlbnRGaWx0ZXISEAoIYXR0ZXN0b3IYASABKAkSEwoGYmFubmVkGAIgASgISACIAQESLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvckIJCgdfYmFubmVkIkIKEUxpc3RBZ2VudHNSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRGaWx0ZXIiPQoSTGlzdEFnZW50c1Jlc3BvbnNlEicKBmFnZW50cxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQiIQoMQWdlbnRSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCSIPCg1IZWFsdGhSZXF1ZXN0ImwKDkhlYWx0aFJlc3BvbnNlEg0KBXJlYWR5GAEgASgIEhQKDHRydXN0X2RvbWFpbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkSEQoJZGF0YXN0b3JlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkymBMKDEFkbWluU2VydmljZRJMCgtDcmVhdGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuQ3JlYXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaENyZWF0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaENyZWF0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkwKC1VwZGF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5VcGRhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoVXBkYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoVXBkYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLRGVsZXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLkRlbGV0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hEZWxldGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hEZWxldGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJGCghHZXRFbnRyeRIhLnNwaW5kbGUuYWRtaW4udjEuR2V0RW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJaCgtMaXN0RW50cmllcxIkLnNwaW5kbGUuYWRtaW4udjEuTGlzdEVudHJpZXNSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1Jlc3BvbnNlEl0KDENvdW50RW50cmllcxIlLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVxdWVzdBomLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVzcG9uc2USVAoJR2V0QnVuZGxlEiIuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXNwb25zZRJ1ChRMaXN0RmVkZXJhdGVkQnVuZGxlcxItLnNwaW5kbGUuYWRtaW4udjEuTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXF1ZXN0Gi4uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEmQKElNldEZlZGVyYXRlZEJ1bmRsZRIrLnNwaW5kbGUuYWRtaW4udjEuU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBohLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGVkQnVuZGxlEngKFURlbGV0ZUZlZGVyYXRlZEJ1bmRsZRIuLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVxdWVzdBovLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVzcG9uc2USXQoMTWludFg1MDlTVklEEiUuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXNwb25zZRJaCgtNaW50SldUU1ZJRBIkLnNwaW5kbGUuYWRtaW4udjEuTWludEpXVFNWSURSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5NaW50SldUU1ZJRFJlc3BvbnNlEmwKEUdlbmVyYXRlSm9pblRva2VuEiouc3BpbmRsZS5hZG1pbi52MS5HZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QaKy5zcGluZGxlLmFkbWluLnYxLkdlbmVyYXRlSm9pblRva2VuUmVzcG9uc2USVwoKTGlzdEFnZW50cxIjLnNwaW5kbGUuYWRtaW4udjEuTGlzdEFnZW50c1JlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJDCghHZXRBZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJFCgpFdmljdEFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkMKCEJhbkFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkUKClVuYmFuQWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSZgoPU2hvd0F1dGhvcml0aWVzEiguc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXF1ZXN0Gikuc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXNwb25zZRJbChBQcmVwYXJlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJcChFBY3RpdmF0ZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USWQoOVGFpbnRBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlEloKD1Jldm9rZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USSwoGSGVhbHRoEh8uc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXF1ZXN0GiAuc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSI8ChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkMKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5IkwKElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQiegoLRW50cnlGaWx0ZXISEQoJc3BpZmZlX2lkGAEgASgJEhEKCXBhcmVudF9pZBgCIAEoCRItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yEhYKDmZlZGVyYXRlc193aXRoGAQgAygJImoKEkxpc3RFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKE0xpc3RFbnRyaWVzUmVzcG9uc2USKAoHZW50cmllcxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkQKE0NvdW50RW50cmllc1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5FbnRyeUZpbHRlciIlChRDb3VudEVudHJpZXNSZXNwb25zZRINCgVjb3VudBgBIAEoAyISChBHZXRCdW5kbGVSZXF1ZXN0Il8KEUdldEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRILCgNwZW0YAiABKAkSFQoNc3BpZmZlX2J1bmRsZRgDIAEoCRIQCghzZXF1ZW5jZRgEIAEoAyJSCg9GZWRlcmF0ZWRCdW5kbGUSFAoMdHJ1c3RfZG9tYWluGAEgASgJEhUKDXNwaWZmZV9idW5kbGUYAiABKAkSEgoKdXBkYXRlZF9hdBgDIAEoAyIdChtMaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QiUgocTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXNwb25zZRIyCgdidW5kbGVzGAEgAygLMiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUiSAoZU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCSI0ChxEZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCSIfCh1EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZSKeAgoWRmVkZXJhdGlvblJlbGF0aW9uc2hpcBIUCgx0cnVzdF9kb21haW4YASABKAkSGwoTYnVuZGxlX2VuZHBvaW50X3VybBgCIAEoCRIfChdidW5kbGVfZW5kcG9pbnRfcHJvZmlsZRgDIAEoCRIaChJlbmRwb2ludF9zcGlmZmVfaWQYBCABKAkSDwoHY2FfZmlsZRgFIAEoCRIbChN0cnVzdF9kb21haW5fYnVuZGxlGAYgASgJEiIKGnRydXN0X2RvbWFpbl9idW5kbGVfZm9ybWF0GAcgASgJEg4KBnNvdXJjZRgIIAEoCRIyCgZzdGF0dXMYCSABKAsyIi5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25TdGF0dXMi8QIKEEZlZGVyYXRpb25TdGF0dXMSFwoPbGFzdF9hdHRlbXB0X2F0GAEgASgDEhcKD2xhc3Rfc3VjY2Vzc19hdBgCIAEoAxIVCg1sYXN0X2Vycm9yX2F0GAMgASgDEhkKEWxhc3RfZXJyb3JfcmVhc29uGAQgASgJEhIKCmxhc3RfZXJyb3IYBSABKAkSFwoPbmV4dF9hdHRlbXB0X2F0GAYgASgDEhIKCmhhc19idW5kbGUYByABKAgSHAoPYnVuZGxlX3NlcXVlbmNlGAggASgDSACIAQESIAoTYnVuZGxlX3JlZnJlc2hfaGludBgJIAEoA0gBiAEBEhgKEHg1MDlfYXV0aG9yaXRpZXMYCiABKAUSFwoPand0X2F1dGhvcml0aWVzGAsgASgFEhkKEWJ1bmRsZV91cGRhdGVkX2F0GAwgASgDQhIKEF9idW5kbGVfc2VxdWVuY2VCFgoUX2J1bmRsZV9yZWZyZXNoX2hpbnQiZwokQ3JlYXRlRmVkZXJhdGlvblJlbGF0aW9uc2hpcHNSZXF1ZXN0Ej8KDXJlbGF0aW9uc2hpcHMYASADKAsyKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXAiXQoaRmVkZXJhdGlvblJlbGF0aW9uc2hpcExpc3QSPwoNcmVsYXRpb25zaGlwcxgBIAMoCzIoLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcCIkCiJMaXN0RmVkZXJhdGlvblJlbGF0aW9uc2hpcHNSZXF1ZXN0IjUKHUZlZGVyYXRpb25SZWxhdGlvbnNoaXBSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCSJIChNNaW50WDUwOVNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRILCgN0dGwYAiABKAUSEQoJZG5zX25hbWVzGAMgAygJIoYBChRNaW50WDUwOVNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSEgoKY2VydF9jaGFpbhgCIAMoDBITCgtwcml2YXRlX2tleRgDIAEoDBIOCgZidW5kbGUYBCADKAwSDgoGc2VyaWFsGAUgASgJEhIKCmV4cGlyZXNfYXQYBiABKAMiRgoSTWludEpXVFNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRILCgN0dGwYAyABKAUiWAoTTWludEpXVFNWSURSZXNwb25zZRIRCglzcGlmZmVfaWQYASABKAkSDQoFdG9rZW4YAiABKAkSCwoDa2lkGAMgASgJEhIKCmV4cGlyZXNfYXQYBCABKAMiJwoYR2VuZXJhdGVKb2luVG9rZW5SZXF1ZXN0EgsKA3R0bBgBIAEoBSJQChlHZW5lcmF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMSEAoIYWdlbnRfaWQYAyABKAkifwoJQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSDQoFc3RhdGUYAyABKAkSEgoKbm90X2JlZm9yZRgEIAEoAxIRCglub3RfYWZ0ZXIYBSABKAMSDwoHdGFpbnRlZBgGIAEoCBIRCglzZXJ2ZXJfaWQYByABKAkiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJDChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eSLNAQoFQWdlbnQSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF0dGVzdG9yGAIgASgJEi0KCXNlbGVjdG9ycxgDIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISDgoGc2VyaWFsGAQgASgJEhIKCmV4cGlyZXNfYXQYBSABKAMSDgoGYmFubmVkGAYgASgIEhQKDGNhbl9yZWF0dGVzdBgHIAEoCBISCgpjcmVhdGVkX2F0GAggASgDEhIKCnVwZGF0ZWRfYXQYCSABKAMibgoLQWdlbnRGaWx0ZXISEAoIYXR0ZXN0b3IYASABKAkSEwoGYmFubmVkGAIgASgISACIAQESLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvckIJCgdfYmFubmVkIkIKEUxpc3RBZ2VudHNSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRGaWx0ZXIiPQoSTGlzdEFnZW50c1Jlc3BvbnNlEicKBmFnZW50cxgBIAMoCzIXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQiIQoMQWdlbnRSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCSIPCg1IZWFsdGhSZXF1ZXN0ImwKDkhlYWx0aFJlc3BvbnNlEg0KBXJlYWR5GAEgASgIEhQKDHRydXN0X2RvbWFpbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkSEQoJZGF0YXN0b3JlGAQgASgJEg8KB3ZlcnNpb24YBSABKAkyhxkKDEFkbWluU2VydmljZRJMCgtDcmVhdGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuQ3JlYXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaENyZWF0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaENyZWF0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkwKC1VwZGF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5VcGRhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoVXBkYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoVXBkYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLRGVsZXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLkRlbGV0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hEZWxldGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hEZWxldGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJGCghHZXRFbnRyeRIhLnNwaW5kbGUuYWRtaW4udjEuR2V0RW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJaCgtMaXN0RW50cmllcxIkLnNwaW5kbGUuYWRtaW4udjEuTGlzdEVudHJpZXNSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1Jlc3BvbnNlEl0KDENvdW50RW50cmllcxIlLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVxdWVzdBomLnNwaW5kbGUuYWRtaW4udjEuQ291bnRFbnRyaWVzUmVzcG9uc2USVAoJR2V0QnVuZGxlEiIuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5HZXRCdW5kbGVSZXNwb25zZRJ1ChRMaXN0RmVkZXJhdGVkQnVuZGxlcxItLnNwaW5kbGUuYWRtaW4udjEuTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXF1ZXN0Gi4uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEmQKElNldEZlZGVyYXRlZEJ1bmRsZRIrLnNwaW5kbGUuYWRtaW4udjEuU2V0RmVkZXJhdGVkQnVuZGxlUmVxdWVzdBohLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGVkQnVuZGxlEngKFURlbGV0ZUZlZGVyYXRlZEJ1bmRsZRIuLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVxdWVzdBovLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVzcG9uc2UShQEKHUNyZWF0ZUZlZGVyYXRpb25SZWxhdGlvbnNoaXBzEjYuc3BpbmRsZS5hZG1pbi52MS5DcmVhdGVGZWRlcmF0aW9uUmVsYXRpb25zaGlwc1JlcXVlc3QaLC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXBMaXN0EnIKHFVwZGF0ZUZlZGVyYXRpb25SZWxhdGlvbnNoaXASKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXAaKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXASgQEKG0xpc3RGZWRlcmF0aW9uUmVsYXRpb25zaGlwcxI0LnNwaW5kbGUuYWRtaW4udjEuTGlzdEZlZGVyYXRpb25SZWxhdGlvbnNoaXBzUmVxdWVzdBosLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcExpc3QSdgoZR2V0RmVkZXJhdGlvblJlbGF0aW9uc2hpcBIvLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcFJlcXVlc3QaKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXASeQocRGVsZXRlRmVkZXJhdGlvblJlbGF0aW9uc2hpcBIvLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcFJlcXVlc3QaKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXASegodUmVmcmVzaEZlZGVyYXRpb25SZWxhdGlvbnNoaXASLy5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXBSZXF1ZXN0Giguc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0aW9uUmVsYXRpb25zaGlwEl0KDE1pbnRYNTA5U1ZJRBIlLnNwaW5kbGUuYWRtaW4udjEuTWludFg1MDlTVklEUmVxdWVzdBomLnNwaW5kbGUuYWRtaW4udjEuTWludFg1MDlTVklEUmVzcG9uc2USWgoLTWludEpXVFNWSUQSJC5zcGluZGxlLmFkbWluLnYxLk1pbnRKV1RTVklEUmVxdWVzdBolLnNwaW5kbGUuYWRtaW4udjEuTWludEpXVFNWSURSZXNwb25zZRJsChFHZW5lcmF0ZUpvaW5Ub2tlbhIqLnNwaW5kbGUuYWRtaW4udjEuR2VuZXJhdGVKb2luVG9rZW5SZXF1ZXN0Gisuc3BpbmRsZS5hZG1pbi52MS5HZW5lcmF0ZUpvaW5Ub2tlblJlc3BvbnNlElcKCkxpc3RBZ2VudHMSIy5zcGluZGxlLmFkbWluLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5MaXN0QWdlbnRzUmVzcG9uc2USQwoIR2V0QWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSRQoKRXZpY3RBZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJDCghCYW5BZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJFCgpVbmJhbkFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EmYKD1Nob3dBdXRob3JpdGllcxIoLnNwaW5kbGUuYWRtaW4udjEuU2hvd0F1dGhvcml0aWVzUmVxdWVzdBopLnNwaW5kbGUuYWRtaW4udjEuU2hvd0F1dGhvcml0aWVzUmVzcG9uc2USWwoQUHJlcGFyZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USXAoRQWN0aXZhdGVBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlElkKDlRhaW50QXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJaCg9SZXZva2VBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlEksKBkhlYWx0aBIfLnNwaW5kbGUuYWRtaW4udjEuSGVhbHRoUmVxdWVzdBogLnNwaW5kbGUuYWRtaW4udjEuSGVhbHRoUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * A registration entry. On create, id, revision, created_at and updated_at are ignored.
@@ -612,6 +612,231 @@ export const DeleteFederatedBundleResponseSchema: GenMessage<DeleteFederatedBund
   messageDesc(file_spindle_admin_v1_admin, 24);
 
 /**
+ * A federation relationship with a foreign trust domain (docs/federation.md).
+ *
+ * @generated from message spindle.admin.v1.FederationRelationship
+ */
+export type FederationRelationship = Message<"spindle.admin.v1.FederationRelationship"> & {
+  /**
+   * The foreign trust domain's name (no scheme); never inferred from the URL.
+   *
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+
+  /**
+   * https URL without userinfo.
+   *
+   * @generated from field: string bundle_endpoint_url = 2;
+   */
+  bundleEndpointUrl: string;
+
+  /**
+   * "https_web" or "https_spiffe".
+   *
+   * @generated from field: string bundle_endpoint_profile = 3;
+   */
+  bundleEndpointProfile: string;
+
+  /**
+   * https_spiffe only: the exact SPIFFE ID the endpoint's X509-SVID must carry.
+   *
+   * @generated from field: string endpoint_spiffe_id = 4;
+   */
+  endpointSpiffeId: string;
+
+  /**
+   * https_web only: a PEM file of trusted roots on the server; empty = the system roots.
+   *
+   * @generated from field: string ca_file = 5;
+   */
+  caFile: string;
+
+  /**
+   * Create/update only, never returned: a bootstrap bundle stored for trust_domain.
+   *
+   * @generated from field: string trust_domain_bundle = 6;
+   */
+  trustDomainBundle: string;
+
+  /**
+   * "spiffe" (SPIFFE bundle JSON) or "pem" (CA certificates); required with trust_domain_bundle.
+   *
+   * @generated from field: string trust_domain_bundle_format = 7;
+   */
+  trustDomainBundleFormat: string;
+
+  /**
+   * Responses only: "config" (the server's config file) or "api".
+   *
+   * @generated from field: string source = 8;
+   */
+  source: string;
+
+  /**
+   * Responses only.
+   *
+   * @generated from field: spindle.admin.v1.FederationStatus status = 9;
+   */
+  status?: FederationStatus | undefined;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationship.
+ * Use `create(FederationRelationshipSchema)` to create a new message.
+ */
+export const FederationRelationshipSchema: GenMessage<FederationRelationship> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 25);
+
+/**
+ * The refresher's state on the replica that answered, and the stored bundle.
+ *
+ * @generated from message spindle.admin.v1.FederationStatus
+ */
+export type FederationStatus = Message<"spindle.admin.v1.FederationStatus"> & {
+  /**
+   * 0 = never.
+   *
+   * @generated from field: int64 last_attempt_at = 1;
+   */
+  lastAttemptAt: bigint;
+
+  /**
+   * @generated from field: int64 last_success_at = 2;
+   */
+  lastSuccessAt: bigint;
+
+  /**
+   * @generated from field: int64 last_error_at = 3;
+   */
+  lastErrorAt: bigint;
+
+  /**
+   * One of the refusal reasons of docs/federation.md; empty when no attempt failed.
+   *
+   * @generated from field: string last_error_reason = 4;
+   */
+  lastErrorReason: string;
+
+  /**
+   * @generated from field: string last_error = 5;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: int64 next_attempt_at = 6;
+   */
+  nextAttemptAt: bigint;
+
+  /**
+   * The stored bundle of trust_domain.
+   *
+   * @generated from field: bool has_bundle = 7;
+   */
+  hasBundle: boolean;
+
+  /**
+   * @generated from field: optional int64 bundle_sequence = 8;
+   */
+  bundleSequence?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 bundle_refresh_hint = 9;
+   */
+  bundleRefreshHint?: bigint | undefined;
+
+  /**
+   * @generated from field: int32 x509_authorities = 10;
+   */
+  x509Authorities: number;
+
+  /**
+   * @generated from field: int32 jwt_authorities = 11;
+   */
+  jwtAuthorities: number;
+
+  /**
+   * @generated from field: int64 bundle_updated_at = 12;
+   */
+  bundleUpdatedAt: bigint;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationStatus.
+ * Use `create(FederationStatusSchema)` to create a new message.
+ */
+export const FederationStatusSchema: GenMessage<FederationStatus> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 26);
+
+/**
+ * @generated from message spindle.admin.v1.CreateFederationRelationshipsRequest
+ */
+export type CreateFederationRelationshipsRequest = Message<"spindle.admin.v1.CreateFederationRelationshipsRequest"> & {
+  /**
+   * All are created or none.
+   *
+   * @generated from field: repeated spindle.admin.v1.FederationRelationship relationships = 1;
+   */
+  relationships: FederationRelationship[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.CreateFederationRelationshipsRequest.
+ * Use `create(CreateFederationRelationshipsRequestSchema)` to create a new message.
+ */
+export const CreateFederationRelationshipsRequestSchema: GenMessage<CreateFederationRelationshipsRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 27);
+
+/**
+ * @generated from message spindle.admin.v1.FederationRelationshipList
+ */
+export type FederationRelationshipList = Message<"spindle.admin.v1.FederationRelationshipList"> & {
+  /**
+   * @generated from field: repeated spindle.admin.v1.FederationRelationship relationships = 1;
+   */
+  relationships: FederationRelationship[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationshipList.
+ * Use `create(FederationRelationshipListSchema)` to create a new message.
+ */
+export const FederationRelationshipListSchema: GenMessage<FederationRelationshipList> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 28);
+
+/**
+ * @generated from message spindle.admin.v1.ListFederationRelationshipsRequest
+ */
+export type ListFederationRelationshipsRequest = Message<"spindle.admin.v1.ListFederationRelationshipsRequest"> & {
+};
+
+/**
+ * Describes the message spindle.admin.v1.ListFederationRelationshipsRequest.
+ * Use `create(ListFederationRelationshipsRequestSchema)` to create a new message.
+ */
+export const ListFederationRelationshipsRequestSchema: GenMessage<ListFederationRelationshipsRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 29);
+
+/**
+ * Names one relationship (get, delete, refresh).
+ *
+ * @generated from message spindle.admin.v1.FederationRelationshipRequest
+ */
+export type FederationRelationshipRequest = Message<"spindle.admin.v1.FederationRelationshipRequest"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationshipRequest.
+ * Use `create(FederationRelationshipRequestSchema)` to create a new message.
+ */
+export const FederationRelationshipRequestSchema: GenMessage<FederationRelationshipRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 30);
+
+/**
  * @generated from message spindle.admin.v1.MintX509SVIDRequest
  */
 export type MintX509SVIDRequest = Message<"spindle.admin.v1.MintX509SVIDRequest"> & {
@@ -636,7 +861,7 @@ export type MintX509SVIDRequest = Message<"spindle.admin.v1.MintX509SVIDRequest"
  * Use `create(MintX509SVIDRequestSchema)` to create a new message.
  */
 export const MintX509SVIDRequestSchema: GenMessage<MintX509SVIDRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 25);
+  messageDesc(file_spindle_admin_v1_admin, 31);
 
 /**
  * @generated from message spindle.admin.v1.MintX509SVIDResponse
@@ -684,7 +909,7 @@ export type MintX509SVIDResponse = Message<"spindle.admin.v1.MintX509SVIDRespons
  * Use `create(MintX509SVIDResponseSchema)` to create a new message.
  */
 export const MintX509SVIDResponseSchema: GenMessage<MintX509SVIDResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 26);
+  messageDesc(file_spindle_admin_v1_admin, 32);
 
 /**
  * @generated from message spindle.admin.v1.MintJWTSVIDRequest
@@ -711,7 +936,7 @@ export type MintJWTSVIDRequest = Message<"spindle.admin.v1.MintJWTSVIDRequest"> 
  * Use `create(MintJWTSVIDRequestSchema)` to create a new message.
  */
 export const MintJWTSVIDRequestSchema: GenMessage<MintJWTSVIDRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 27);
+  messageDesc(file_spindle_admin_v1_admin, 33);
 
 /**
  * @generated from message spindle.admin.v1.MintJWTSVIDResponse
@@ -745,7 +970,7 @@ export type MintJWTSVIDResponse = Message<"spindle.admin.v1.MintJWTSVIDResponse"
  * Use `create(MintJWTSVIDResponseSchema)` to create a new message.
  */
 export const MintJWTSVIDResponseSchema: GenMessage<MintJWTSVIDResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 28);
+  messageDesc(file_spindle_admin_v1_admin, 34);
 
 /**
  * @generated from message spindle.admin.v1.GenerateJoinTokenRequest
@@ -764,7 +989,7 @@ export type GenerateJoinTokenRequest = Message<"spindle.admin.v1.GenerateJoinTok
  * Use `create(GenerateJoinTokenRequestSchema)` to create a new message.
  */
 export const GenerateJoinTokenRequestSchema: GenMessage<GenerateJoinTokenRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 29);
+  messageDesc(file_spindle_admin_v1_admin, 35);
 
 /**
  * @generated from message spindle.admin.v1.GenerateJoinTokenResponse
@@ -793,7 +1018,7 @@ export type GenerateJoinTokenResponse = Message<"spindle.admin.v1.GenerateJoinTo
  * Use `create(GenerateJoinTokenResponseSchema)` to create a new message.
  */
 export const GenerateJoinTokenResponseSchema: GenMessage<GenerateJoinTokenResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 30);
+  messageDesc(file_spindle_admin_v1_admin, 36);
 
 /**
  * @generated from message spindle.admin.v1.Authority
@@ -846,7 +1071,7 @@ export type Authority = Message<"spindle.admin.v1.Authority"> & {
  * Use `create(AuthoritySchema)` to create a new message.
  */
 export const AuthoritySchema: GenMessage<Authority> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 31);
+  messageDesc(file_spindle_admin_v1_admin, 37);
 
 /**
  * @generated from message spindle.admin.v1.ShowAuthoritiesRequest
@@ -859,7 +1084,7 @@ export type ShowAuthoritiesRequest = Message<"spindle.admin.v1.ShowAuthoritiesRe
  * Use `create(ShowAuthoritiesRequestSchema)` to create a new message.
  */
 export const ShowAuthoritiesRequestSchema: GenMessage<ShowAuthoritiesRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 32);
+  messageDesc(file_spindle_admin_v1_admin, 38);
 
 /**
  * @generated from message spindle.admin.v1.ShowAuthoritiesResponse
@@ -876,7 +1101,7 @@ export type ShowAuthoritiesResponse = Message<"spindle.admin.v1.ShowAuthoritiesR
  * Use `create(ShowAuthoritiesResponseSchema)` to create a new message.
  */
 export const ShowAuthoritiesResponseSchema: GenMessage<ShowAuthoritiesResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 33);
+  messageDesc(file_spindle_admin_v1_admin, 39);
 
 /**
  * @generated from message spindle.admin.v1.AuthorityRequest
@@ -902,7 +1127,7 @@ export type AuthorityRequest = Message<"spindle.admin.v1.AuthorityRequest"> & {
  * Use `create(AuthorityRequestSchema)` to create a new message.
  */
 export const AuthorityRequestSchema: GenMessage<AuthorityRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 34);
+  messageDesc(file_spindle_admin_v1_admin, 40);
 
 /**
  * @generated from message spindle.admin.v1.AuthorityResponse
@@ -921,7 +1146,7 @@ export type AuthorityResponse = Message<"spindle.admin.v1.AuthorityResponse"> & 
  * Use `create(AuthorityResponseSchema)` to create a new message.
  */
 export const AuthorityResponseSchema: GenMessage<AuthorityResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 35);
+  messageDesc(file_spindle_admin_v1_admin, 41);
 
 /**
  * An attested agent (node), as recorded at its last attestation.
@@ -994,7 +1219,7 @@ export type Agent = Message<"spindle.admin.v1.Agent"> & {
  * Use `create(AgentSchema)` to create a new message.
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 36);
+  messageDesc(file_spindle_admin_v1_admin, 42);
 
 /**
  * Every set criterion must hold.
@@ -1029,7 +1254,7 @@ export type AgentFilter = Message<"spindle.admin.v1.AgentFilter"> & {
  * Use `create(AgentFilterSchema)` to create a new message.
  */
 export const AgentFilterSchema: GenMessage<AgentFilter> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 37);
+  messageDesc(file_spindle_admin_v1_admin, 43);
 
 /**
  * @generated from message spindle.admin.v1.ListAgentsRequest
@@ -1046,7 +1271,7 @@ export type ListAgentsRequest = Message<"spindle.admin.v1.ListAgentsRequest"> & 
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 38);
+  messageDesc(file_spindle_admin_v1_admin, 44);
 
 /**
  * @generated from message spindle.admin.v1.ListAgentsResponse
@@ -1065,7 +1290,7 @@ export type ListAgentsResponse = Message<"spindle.admin.v1.ListAgentsResponse"> 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 39);
+  messageDesc(file_spindle_admin_v1_admin, 45);
 
 /**
  * Names one attested agent (GetAgent, EvictAgent, BanAgent, UnbanAgent).
@@ -1084,7 +1309,7 @@ export type AgentRequest = Message<"spindle.admin.v1.AgentRequest"> & {
  * Use `create(AgentRequestSchema)` to create a new message.
  */
 export const AgentRequestSchema: GenMessage<AgentRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 40);
+  messageDesc(file_spindle_admin_v1_admin, 46);
 
 /**
  * @generated from message spindle.admin.v1.HealthRequest
@@ -1097,7 +1322,7 @@ export type HealthRequest = Message<"spindle.admin.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 41);
+  messageDesc(file_spindle_admin_v1_admin, 47);
 
 /**
  * @generated from message spindle.admin.v1.HealthResponse
@@ -1136,7 +1361,7 @@ export type HealthResponse = Message<"spindle.admin.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 42);
+  messageDesc(file_spindle_admin_v1_admin, 48);
 
 /**
  * @generated from service spindle.admin.v1.AdminService
@@ -1245,6 +1470,60 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteFederatedBundleRequestSchema;
     output: typeof DeleteFederatedBundleResponseSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.CreateFederationRelationships
+   */
+  createFederationRelationships: {
+    methodKind: "unary";
+    input: typeof CreateFederationRelationshipsRequestSchema;
+    output: typeof FederationRelationshipListSchema;
+  },
+  /**
+   * Replaces every setting of the named relationship; refused for relationships from the config file.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.UpdateFederationRelationship
+   */
+  updateFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.ListFederationRelationships
+   */
+  listFederationRelationships: {
+    methodKind: "unary";
+    input: typeof ListFederationRelationshipsRequestSchema;
+    output: typeof FederationRelationshipListSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.GetFederationRelationship
+   */
+  getFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * Stops polling and deletes the stored bundle; refused while entries federate with the trust domain.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.DeleteFederationRelationship
+   */
+  deleteFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * Fetches the bundle now; the refusal reason is the error when the answer is refused.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.RefreshFederationRelationship
+   */
+  refreshFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
   },
   /**
    * @generated from rpc spindle.admin.v1.AdminService.MintX509SVID
