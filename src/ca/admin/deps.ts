@@ -5,6 +5,7 @@ import type { Logger } from "../../common/logger.js";
 import type { CertificateAuthority } from "../contracts.js";
 import type { Datastore } from "../datastore/index.js";
 import type { Registration } from "../registration/index.js";
+import type { FederationManager } from "../federation/index.js";
 
 export type AuthorityKind = "x509" | "jwt";
 
@@ -67,6 +68,8 @@ export interface AdminServiceDeps {
   ca: Pick<CertificateAuthority, "mintX509Svid" | "mintJwtSvid">;
   ownBundle(): Promise<OwnBundle>;
   authorities: AuthorityControl;
+  /** Federation relationships and their refreshers; undefined answers ERR_UNAVAILABLE. */
+  federation?: FederationManager;
   onIssued(event: IssuanceEvent): void;
   /** Called after an entry write, so gauges can be refreshed. */
   onEntriesChanged?(): void;

@@ -9,6 +9,7 @@ import { decodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
 import { entryInputFromProto, entryToProto, fieldsFromProto, filterFromProto } from "./convert.js";
 import type { AdminServiceDeps, AuthorityInfo, AuthorityKind } from "./deps.js";
 import { createAgentHandlers } from "./agent-handlers.js";
+import { createFederationHandlers } from "./federation-handlers.js";
 import { joinTokenAgentId } from "../nodeattestors/join-token/join-token.js";
 import { REQUESTER } from "./requester.js";
 import { mintJwt, mintX509 } from "./svid-handlers.js";
@@ -139,6 +140,8 @@ export function createAdminServiceImpl(deps: AdminServiceDeps): ServiceImpl<type
       await datastore.deleteFederatedBundle(req.trustDomain);
       return {};
     },
+
+    ...createFederationHandlers(deps.federation),
 
     mintX509SVID: (req, ctx) => mintX509(deps, req, ctx.values.get(REQUESTER)),
     mintJWTSVID: (req, ctx) => mintJwt(deps, req, ctx.values.get(REQUESTER)),

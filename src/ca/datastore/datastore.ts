@@ -14,6 +14,16 @@ import { fetchBundle, incrementCounter, listBundles, readCounter, removeBundle, 
 import { countEntries, fetchEntry, insertEntry, MAX_PAGE_SIZE, queryEntries, removeEntry, replaceEntry, type EntryFilter, type EntryPage } from "./entries.js";
 import { claimIdentity, hasHistory, readIdentity, type DatastoreIdentity } from "./identity.js";
 import { createJournalStore } from "./journal.js";
+import {
+  compareAndSetBundle,
+  fetchRelationship,
+  insertRelationships,
+  listRelationships,
+  removeRelationship,
+  replaceRelationship,
+  type RelationshipWrite,
+  type StoredRelationship,
+} from "./federation.js";
 import { migrateToLatest } from "./migrations.js";
 import { describeLocation, openKysely, type DatastoreLocation } from "./open.js";
 import type { DatabaseSchema } from "./schema.js";
@@ -51,6 +61,15 @@ export interface Datastore extends AgentStore {
   consumeJoinToken(token: string): Promise<ConsumedJoinToken>;
   /** The state of a token by its public id (its agent ID's last segment); undefined if unknown. */
   joinTokenState(tokenId: string): Promise<JoinTokenState | undefined>;
+  /** Writes `next` only if the stored bundle is still `expected`; false when it changed meanwhile. */
+  compareAndSetFederatedBundle(trustDomain: string, expected: string | undefined, next: string): Promise<boolean>;
+  /** All or nothing. */
+  createFederationRelationships(writes: readonly RelationshipWrite[]): Promise<StoredRelationship[]>;
+  updateFederationRelationship(write: RelationshipWrite): Promise<StoredRelationship>;
+  /** Also deletes the trust domain's stored bundle; ERR_BUNDLE_IN_USE while entries federate with it. */
+  deleteFederationRelationship(trustDomain: string): Promise<StoredRelationship>;
+  getFederationRelationship(trustDomain: string): Promise<StoredRelationship | undefined>;
+  listFederationRelationships(): Promise<StoredRelationship[]>;
   pruneJoinTokens(): Promise<number>;
   incrementCounter(name: string): Promise<number>;
   readCounter(name: string): Promise<number>;
@@ -116,6 +135,12 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     deleteFederatedBundle: (td) => run("deleteFederatedBundle", () => removeBundle(db, td)),
     createJoinToken: (token, expiresAt, spiffeId) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now(), spiffeId)),
     joinTokenState: (tokenId) => run("joinTokenState", () => tokenStateById(db, tokenId, clock.now())),
+    compareAndSetFederatedBundle: (td, expected, next) => run("compareAndSetFederatedBundle", () => compareAndSetBundle(db, td, expected, next, clock.now())),
+    createFederationRelationships: (w) => run("createFederationRelationships", () => insertRelationships(db, w, clock.now())),
+    updateFederationRelationship: (w) => run("updateFederationRelationship", () => replaceRelationship(db, w, clock.now())),
+    deleteFederationRelationship: (td) => run("deleteFederationRelationship", () => removeRelationship(db, td)),
+    getFederationRelationship: (td) => run("getFederationRelationship", () => fetchRelationship(db, td)),
+    listFederationRelationships: () => run("listFederationRelationships", () => listRelationships(db)),
     consumeJoinToken: (token) => run("consumeJoinToken", () => consumeToken(db, token, clock.now())),
     pruneJoinTokens: () => run("pruneJoinTokens", () => pruneTokens(db, clock.now())),
     getAgent: (id) => run("getAgent", () => fetchAgent(db, id)),

@@ -5,3 +5,4 @@ export type { EntryFilter, EntryPage, SelectorMatch } from "./entries.js";
 export { MAX_PAGE_SIZE, SELECTOR_MATCHES } from "./entries.js";
 export type { FederatedBundleRecord } from "./bundles.js";
 export { hashToken } from "./tokens.js";
+export type { BundleEndpointProfile, RelationshipWrite, StoredRelationship } from "./federation.js";

@@ -102,6 +102,21 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable("join_tokens").addColumn("spiffe_id", "text").execute();
     },
   },
+  "0005_federation_relationships": {
+    async up(db: Kysely<unknown>) {
+      // No foreign key to federated_bundles: a relationship exists before its first bundle.
+      await db.schema
+        .createTable("federation_relationships")
+        .addColumn("trust_domain", "varchar(255)", (c) => c.primaryKey())
+        .addColumn("bundle_endpoint_url", "text", (c) => c.notNull())
+        .addColumn("bundle_endpoint_profile", "varchar(32)", (c) => c.notNull())
+        .addColumn("endpoint_spiffe_id", "text", (c) => c.notNull())
+        .addColumn("ca_file", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

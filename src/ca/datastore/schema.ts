@@ -87,6 +87,20 @@ export interface AttestedAgentsTable {
   updated_at: number | string;
 }
 
+/** Federation relationships created through the admin API (config ones are never stored). */
+export interface FederationRelationshipsTable {
+  trust_domain: string;
+  bundle_endpoint_url: string;
+  /** "https_web" or "https_spiffe". */
+  bundle_endpoint_profile: string;
+  /** "" for https_web. */
+  endpoint_spiffe_id: string;
+  /** https_web: PEM roots file on the server; "" = system roots. */
+  ca_file: string;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
 export interface DatabaseSchema {
   entries: EntriesTable;
   entry_selectors: EntrySelectorsTable;
@@ -97,4 +111,5 @@ export interface DatabaseSchema {
   counters: CountersTable;
   datastore_identity: DatastoreIdentityTable;
   attested_agents: AttestedAgentsTable;
+  federation_relationships: FederationRelationshipsTable;
 }

@@ -14,6 +14,8 @@ export interface ServerMetrics {
   readonly registry: Registry;
   readonly signings: Counter<"type">;
   readonly datastoreErrors: Counter<"operation">;
+  readonly federationRefreshes: Counter<"trust_domain" | "outcome">;
+  readonly federationRefusals: Counter<"trust_domain" | "reason">;
 }
 
 export function createServerMetrics(o: ServerMetricsOptions): ServerMetrics {
@@ -29,6 +31,18 @@ export function createServerMetrics(o: ServerMetricsOptions): ServerMetrics {
     name: "spindle_server_datastore_errors_total",
     help: "Datastore operations that failed with a driver error, by operation",
     labelNames: ["operation"] as const,
+    registers: [registry],
+  });
+  const federationRefreshes = new Counter({
+    name: "spindle_server_federation_refreshes_total",
+    help: "Federated bundle refreshes that succeeded, by trust domain and outcome (updated, unchanged, superseded)",
+    labelNames: ["trust_domain", "outcome"] as const,
+    registers: [registry],
+  });
+  const federationRefusals = new Counter({
+    name: "spindle_server_federation_refresh_refusals_total",
+    help: "Federated bundle refreshes refused (the last good bundle stays), by trust domain and reason",
+    labelNames: ["trust_domain", "reason"] as const,
     registers: [registry],
   });
   new Gauge({
@@ -58,5 +72,5 @@ export function createServerMetrics(o: ServerMetricsOptions): ServerMetrics {
       for (const a of j.jwt) this.set({ kind: "jwt", id: a.kid, state: a.state }, Math.round((a.notAfter - now) / 1000));
     },
   });
-  return { registry, signings, datastoreErrors };
+  return { registry, signings, datastoreErrors, federationRefreshes, federationRefusals };
 }

@@ -4,6 +4,7 @@ import type { KeyType } from "../contracts.js";
 import type { DatastoreLocation } from "../datastore/index.js";
 import type { OidcOptions } from "../oidc/index.js";
 import type { BundleEndpointConfig } from "../federation/bundle-endpoint.js";
+import type { FederationTiming, ValidatedRelationship } from "../federation/index.js";
 
 export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
 import type { HostPort } from "../../common/http-endpoints.js";
@@ -58,6 +59,10 @@ export interface ServerOptions {
    * one (`--allow-new-datastore`; src/ca/server/datastore-guard.ts). Never read from a config file.
    */
   allowNewDatastore?: boolean;
+  /** `federation.federates_with`, validated (bootstrap bundles read and re-encoded). */
+  federatesWith?: readonly ValidatedRelationship[];
+  /** Refresher timing overrides (tests); unset = docs/federation.md defaults. */
+  federationTiming?: Partial<FederationTiming>;
   /** Agent API limits and the agent SVID TTL; unset values take the agent API's defaults. */
   agentApi?: AgentApiLimits;
   /** OIDC discovery for JWT-SVIDs (docs/oidc.md); off when unset. Its issuer must equal jwtIssuer. */

@@ -16,6 +16,7 @@ import { createDatastore, describeLocation, type Datastore } from "../datastore/
 import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
 import { createRegistration } from "../registration/index.js";
 import { startOidcEndpoint, type OidcEndpoint } from "../oidc/index.js";
+import { createFederationManager } from "../federation/index.js";
 import { createAuditLog } from "./audit.js";
 import { createAuthorityControl } from "./authority-control.js";
 import { startHttpEndpoints, type HttpEndpoints } from "../../common/http-endpoints.js";
@@ -158,6 +159,20 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
       clock: deps.clock,
       limits: { trustDomain: options.trustDomain, maxX509SvidTtl: maxSvidTtl, maxJwtSvidTtl: maxSvidTtl },
     });
+    const federation = createFederationManager({
+      ownTrustDomain: options.trustDomain,
+      configRelationships: options.federatesWith ?? [],
+      datastore: ds,
+      clock: deps.clock,
+      logger: componentLogger(deps.logger, "federation"),
+      metrics: {
+        refreshed: (td, outcome) => metrics.federationRefreshes.inc({ trust_domain: td, outcome }),
+        refused: (td, reason) => metrics.federationRefusals.inc({ trust_domain: td, reason }),
+      },
+      ...(options.federationTiming ? { timing: options.federationTiming } : {}),
+    });
+    await federation.start();
+    cleanups.push(() => federation.stop());
     const audit = createAuditLog(deps.logger);
     const admin = await startAdminServer({
       socketPath: options.adminSocket,
@@ -171,6 +186,7 @@ export function createServer(options: Readonly<ServerOptions>, deps: ServerDeps)
         ca: theCa,
         ownBundle: async () => ownBundle(),
         authorities: createAuthorityControl(theCa, deps.clock, logger),
+        federation,
         onIssued: (e) => {
           metrics.signings.inc({ type: e.type });
           audit(e);

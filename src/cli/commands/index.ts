@@ -14,6 +14,7 @@ import { registerApiCommands } from "./api.js";
 import { registerAgentCommands } from "./agent.js";
 import { registerDevCommand } from "./dev.js";
 import { registerExplain } from "./explain.js";
+import { registerFederationCommands } from "./federation.js";
 
 interface Group {
   name: string;
@@ -27,6 +28,7 @@ const GROUPS: Group[] = [
   { name: "entry", description: "manage registration entries on a server", register: registerEntryCommands },
   { name: "token", description: "manage join tokens for node attestation", register: registerTokenCommands },
   { name: "bundle", description: "show the trust bundle and manage federated bundles", register: registerBundleCommands },
+  { name: "federation", description: "manage federation relationships (bundle endpoints of foreign trust domains)", register: registerFederationCommands },
   { name: "x509", description: "mint X.509-SVIDs directly from the server's CA", register: registerX509Commands },
   { name: "jwt", description: "mint JWT-SVIDs directly from the server's CA", register: registerJwtCommands },
   { name: "authority", description: "show and rotate the server's X.509 and JWT authorities", register: registerAuthorityCommands },

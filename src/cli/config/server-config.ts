@@ -11,6 +11,8 @@ import { PUBLISH_HINT_MULTIPLE } from "../../ca/authority/index.js";
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { formatDuration, parseDurationSeconds } from "./duration.js";
+import { relationshipProblems, validateRelationship, type ValidatedRelationship } from "../../ca/federation/index.js";
+import { readFileSync } from "node:fs";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 
 export const DEFAULT_ADMIN_SOCKET = "/tmp/spindle-server/private/admin.sock";
@@ -70,6 +72,21 @@ const address = (dflt: string) => z.string().default(dflt).pipe(hostPort);
 
 const keyType = z.enum(["ec-p256", "ec-p384", "rsa-2048"]);
 
+/** `federation.federates_with.<trust-domain>` (docs/config/server.md, docs/federation.md). */
+const federatesWithSchema = z.record(
+  z.string(),
+  z.strictObject({
+    bundle_endpoint_url: z.string({ error: "is required" }),
+    // Checked with the other relationship rules, so every problem is listed at once.
+    bundle_endpoint_profile: z.string({ error: 'is required ("https_web" or "https_spiffe")' }),
+    endpoint_spiffe_id: z.string().optional(),
+    ca_file: z.string().min(1).optional(),
+    trust_domain_bundle_path: z.string().min(1).optional(),
+    trust_domain_bundle_format: z.enum(["spiffe", "pem"], { error: 'must be "spiffe" or "pem"' }).optional(),
+  }),
+);
+type FederatesWith = z.infer<typeof federatesWithSchema>;
+
 // RFC 1123 host names (the Host allow-list of a public listener).
 const hostName = z
   .string()
@@ -99,6 +116,7 @@ const bundleEndpointSchema = z.strictObject({
 
 const federationSchema = z.strictObject({
   bundle_endpoint: bundleEndpointSchema.optional(),
+  federates_with: federatesWithSchema.optional(),
 });
 
 const schema = z.strictObject({
@@ -186,6 +204,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
   const federation = resolveFederation(c.federation, merged, o.cwd, problems);
   const refreshHint = federation?.bundleEndpoint?.refreshHintSeconds ?? c.bundle_refresh_hint;
   checkRotationTiming(c.ca_ttl, refreshHint, c.peer_refresh_interval, federation?.bundleEndpoint !== undefined, problems, warnings);
+  const federatesWith = federationRelationships(c.federation?.federates_with ?? {}, c.trust_domain, o.cwd, problems);
   if (problems.length > 0) throw configInvalid(source, problems);
   const up = c.upstream_authority;
   return Object.freeze({
@@ -215,6 +234,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     ...(c.agent_api !== undefined ? { agentApi: agentApiLimits(c.agent_api) } : {}),
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
     ...(oidc ? { oidc } : {}),
+    ...(federatesWith.length > 0 ? { federatesWith } : {}),
   });
 }
 
@@ -299,6 +319,39 @@ function checkRotationTiming(caTtl: number, hint: number, peerRefresh: number, e
     if (endpoint) problems.push(message);
     else warnings.push(`${message} (no bundle endpoint is configured; rotation still waits for the lead, so activation moves closer to the old authority's expiry)`);
   }
+}
+
+/** Validates every relationship (reading bootstrap bundles), adding each problem with its path. */
+function federationRelationships(block: FederatesWith, ownTrustDomain: string, cwd: string, problems: Problem[]): ValidatedRelationship[] {
+  const out: ValidatedRelationship[] = [];
+  for (const [td, r] of Object.entries(block)) {
+    const path = `federation.federates_with.${td}`;
+    const before = problems.length;
+    if (r.trust_domain_bundle_format !== undefined && r.trust_domain_bundle_path === undefined) {
+      problems.push(`${path}.trust_domain_bundle_format: only applies with trust_domain_bundle_path`);
+    }
+    let bootstrap: { content: string; format: string; origin: string } | undefined;
+    if (r.trust_domain_bundle_path !== undefined) {
+      const file = resolve(cwd, r.trust_domain_bundle_path);
+      try {
+        bootstrap = { content: readFileSync(file, "utf8"), format: r.trust_domain_bundle_format ?? "spiffe", origin: file };
+      } catch (err) {
+        problems.push(`${path}.trust_domain_bundle_path: cannot read ${file}: ${(err as Error).message}`);
+      }
+    }
+    const input = {
+      trustDomain: td,
+      bundleEndpointUrl: r.bundle_endpoint_url,
+      profile: r.bundle_endpoint_profile,
+      ...(r.endpoint_spiffe_id !== undefined ? { endpointSpiffeId: r.endpoint_spiffe_id } : {}),
+      ...(r.ca_file !== undefined ? { caFile: resolve(cwd, r.ca_file) } : {}),
+      ...(bootstrap ? { bootstrap } : {}),
+    };
+    const field = (f: string) => (f === "trust_domain" ? `${path} (trust domain name)` : `${path}.${f === "trust_domain_bundle" ? "trust_domain_bundle_path" : f}`);
+    problems.push(...relationshipProblems(input, ownTrustDomain, field).problems);
+    if (problems.length === before) out.push(validateRelationship(input, ownTrustDomain, "config"));
+  }
+  return out;
 }
 
 function agentApiLimits(a: { attestations_per_second?: number | undefined; signings_per_second?: number | undefined; agent_svid_ttl?: number | undefined }): AgentApiLimits {

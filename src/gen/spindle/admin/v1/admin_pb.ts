@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file spindle/admin/v1/admin.proto.
  */
 export const file_spindle_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSJdChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5Eh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAIgASgIImQKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5Eh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAIgASgIIm0KElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJEh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAMgASgIIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQilgEKC0VudHJ5RmlsdGVyEhEKCXNwaWZmZV9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvchIWCg5mZWRlcmF0ZXNfd2l0aBgEIAMoCRIaChJtYXRjaF9zZWxlY3RvcnNfb24YBSABKAkiagoSTGlzdEVudHJpZXNSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlGaWx0ZXISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWAoTTGlzdEVudHJpZXNSZXNwb25zZRIoCgdlbnRyaWVzGAEgAygLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRAoTQ291bnRFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyIiUKFENvdW50RW50cmllc1Jlc3BvbnNlEg0KBWNvdW50GAEgASgDIhIKEEdldEJ1bmRsZVJlcXVlc3QiXwoRR2V0QnVuZGxlUmVzcG9uc2USFAoMdHJ1c3RfZG9tYWluGAEgASgJEgsKA3BlbRgCIAEoCRIVCg1zcGlmZmVfYnVuZGxlGAMgASgJEhAKCHNlcXVlbmNlGAQgASgDIlIKD0ZlZGVyYXRlZEJ1bmRsZRIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCRISCgp1cGRhdGVkX2F0GAMgASgDIh0KG0xpc3RGZWRlcmF0ZWRCdW5kbGVzUmVxdWVzdCJSChxMaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEjIKB2J1bmRsZXMYASADKAsyIS5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRlZEJ1bmRsZSJIChlTZXRGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCRIVCg1zcGlmZmVfYnVuZGxlGAIgASgJIjQKHERlbGV0ZUZlZGVyYXRlZEJ1bmRsZVJlcXVlc3QSFAoMdHJ1c3RfZG9tYWluGAEgASgJIh8KHURlbGV0ZUZlZGVyYXRlZEJ1bmRsZVJlc3BvbnNlIkgKE01pbnRYNTA5U1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEgsKA3R0bBgCIAEoBRIRCglkbnNfbmFtZXMYAyADKAkihgEKFE1pbnRYNTA5U1ZJRFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRISCgpjZXJ0X2NoYWluGAIgAygMEhMKC3ByaXZhdGVfa2V5GAMgASgMEg4KBmJ1bmRsZRgEIAMoDBIOCgZzZXJpYWwYBSABKAkSEgoKZXhwaXJlc19hdBgGIAEoAyJGChJNaW50SldUU1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEgsKA3R0bBgDIAEoBSJYChNNaW50SldUU1ZJRFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRILCgNraWQYAyABKAkSEgoKZXhwaXJlc19hdBgEIAEoAyI6ChhHZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QSCwoDdHRsGAEgASgFEhEKCXNwaWZmZV9pZBgCIAEoCSKFAQoZR2VuZXJhdGVKb2luVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRISCgpleHBpcmVzX2F0GAIgASgDEhAKCGFnZW50X2lkGAMgASgJEhYKDmFsaWFzX2VudHJ5X2lkGAQgASgJEhsKE2FsaWFzX2VudHJ5X2NyZWF0ZWQYBSABKAginAEKCUF1dGhvcml0eRIMCgRraW5kGAEgASgJEgoKAmlkGAIgASgJEg0KBXN0YXRlGAMgASgJEhIKCm5vdF9iZWZvcmUYBCABKAMSEQoJbm90X2FmdGVyGAUgASgDEg8KB3RhaW50ZWQYBiABKAgSEQoJc2VydmVyX2lkGAcgASgJEhsKE3NhZmVfdG9fYWN0aXZhdGVfYXQYCCABKAMiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJUChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eRIPCgd3YXJuaW5nGAIgASgJIs0BCgVBZ2VudBIRCglzcGlmZmVfaWQYASABKAkSEAoIYXR0ZXN0b3IYAiABKAkSLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvchIOCgZzZXJpYWwYBCABKAkSEgoKZXhwaXJlc19hdBgFIAEoAxIOCgZiYW5uZWQYBiABKAgSFAoMY2FuX3JlYXR0ZXN0GAcgASgIEhIKCmNyZWF0ZWRfYXQYCCABKAMSEgoKdXBkYXRlZF9hdBgJIAEoAyJuCgtBZ2VudEZpbHRlchIQCghhdHRlc3RvchgBIAEoCRITCgZiYW5uZWQYAiABKAhIAIgBARItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yQgkKB19iYW5uZWQiQgoRTGlzdEFnZW50c1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5BZ2VudEZpbHRlciI9ChJMaXN0QWdlbnRzUmVzcG9uc2USJwoGYWdlbnRzGAEgAygLMhcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudCIhCgxBZ2VudFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJIg8KDUhlYWx0aFJlcXVlc3QibAoOSGVhbHRoUmVzcG9uc2USDQoFcmVhZHkYASABKAgSFAoMdHJ1c3RfZG9tYWluGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCRIRCglkYXRhc3RvcmUYBCABKAkSDwoHdmVyc2lvbhgFIAEoCTKYEwoMQWRtaW5TZXJ2aWNlEkwKC0NyZWF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5DcmVhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoQ3JlYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLVXBkYXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hVcGRhdGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hVcGRhdGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJMCgtEZWxldGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaERlbGV0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaERlbGV0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkYKCEdldEVudHJ5EiEuc3BpbmRsZS5hZG1pbi52MS5HZXRFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EloKC0xpc3RFbnRyaWVzEiQuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1JlcXVlc3QaJS5zcGluZGxlLmFkbWluLnYxLkxpc3RFbnRyaWVzUmVzcG9uc2USXQoMQ291bnRFbnRyaWVzEiUuc3BpbmRsZS5hZG1pbi52MS5Db3VudEVudHJpZXNSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5Db3VudEVudHJpZXNSZXNwb25zZRJUCglHZXRCdW5kbGUSIi5zcGluZGxlLmFkbWluLnYxLkdldEJ1bmRsZVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkdldEJ1bmRsZVJlc3BvbnNlEnUKFExpc3RGZWRlcmF0ZWRCdW5kbGVzEi0uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QaLi5zcGluZGxlLmFkbWluLnYxLkxpc3RGZWRlcmF0ZWRCdW5kbGVzUmVzcG9uc2USZAoSU2V0RmVkZXJhdGVkQnVuZGxlEisuc3BpbmRsZS5hZG1pbi52MS5TZXRGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0GiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUSeAoVRGVsZXRlRmVkZXJhdGVkQnVuZGxlEi4uc3BpbmRsZS5hZG1pbi52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0Gi8uc3BpbmRsZS5hZG1pbi52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZRJdCgxNaW50WDUwOVNWSUQSJS5zcGluZGxlLmFkbWluLnYxLk1pbnRYNTA5U1ZJRFJlcXVlc3QaJi5zcGluZGxlLmFkbWluLnYxLk1pbnRYNTA5U1ZJRFJlc3BvbnNlEloKC01pbnRKV1RTVklEEiQuc3BpbmRsZS5hZG1pbi52MS5NaW50SldUU1ZJRFJlcXVlc3QaJS5zcGluZGxlLmFkbWluLnYxLk1pbnRKV1RTVklEUmVzcG9uc2USbAoRR2VuZXJhdGVKb2luVG9rZW4SKi5zcGluZGxlLmFkbWluLnYxLkdlbmVyYXRlSm9pblRva2VuUmVxdWVzdBorLnNwaW5kbGUuYWRtaW4udjEuR2VuZXJhdGVKb2luVG9rZW5SZXNwb25zZRJXCgpMaXN0QWdlbnRzEiMuc3BpbmRsZS5hZG1pbi52MS5MaXN0QWdlbnRzUmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuTGlzdEFnZW50c1Jlc3BvbnNlEkMKCEdldEFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkUKCkV2aWN0QWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSQwoIQmFuQWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSRQoKVW5iYW5BZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJmCg9TaG93QXV0aG9yaXRpZXMSKC5zcGluZGxlLmFkbWluLnYxLlNob3dBdXRob3JpdGllc1JlcXVlc3QaKS5zcGluZGxlLmFkbWluLnYxLlNob3dBdXRob3JpdGllc1Jlc3BvbnNlElsKEFByZXBhcmVBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlElwKEUFjdGl2YXRlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJZCg5UYWludEF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USWgoPUmV2b2tlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJLCgZIZWFsdGgSHy5zcGluZGxlLmFkbWluLnYxLkhlYWx0aFJlcXVlc3QaIC5zcGluZGxlLmFkbWluLnYxLkhlYWx0aFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChxzcGluZGxlL2FkbWluL3YxL2FkbWluLnByb3RvEhBzcGluZGxlLmFkbWluLnYxIqsCCgVFbnRyeRIKCgJpZBgBIAEoCRIRCglzcGlmZmVfaWQYAiABKAkSEQoJcGFyZW50X2lkGAMgASgJEi0KCXNlbGVjdG9ycxgEIAMoCzIaLnNwaW5kbGUuYWRtaW4udjEuU2VsZWN0b3ISFQoNeDUwOV9zdmlkX3R0bBgFIAEoBRIUCgxqd3Rfc3ZpZF90dGwYBiABKAUSEQoJZG5zX25hbWVzGAcgAygJEgwKBGhpbnQYCCABKAkSFgoOZmVkZXJhdGVzX3dpdGgYCSADKAkSDQoFYWRtaW4YCiABKAgSEgoKZXhwaXJlc19hdBgLIAEoAxIQCghyZXZpc2lvbhgMIAEoAxISCgpjcmVhdGVkX2F0GA0gASgDEhIKCnVwZGF0ZWRfYXQYDiABKAMiJwoIU2VsZWN0b3ISDAoEdHlwZRgBIAEoCRINCgV2YWx1ZRgCIAEoCSInCgZTdGF0dXMSDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIl8KC0VudHJ5UmVzdWx0EigKBnN0YXR1cxgBIAEoCzIYLnNwaW5kbGUuYWRtaW4udjEuU3RhdHVzEiYKBWVudHJ5GAIgASgLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeSJdChJDcmVhdGVFbnRyeVJlcXVlc3QSJgoFZW50cnkYASABKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5Eh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAIgASgIImQKF0JhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0EigKB2VudHJpZXMYASADKAsyFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5Eh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAIgASgIIm0KElVwZGF0ZUVudHJ5UmVxdWVzdBImCgVlbnRyeRgBIAEoCzIXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSDgoGZmllbGRzGAIgAygJEh8KF2FsbG93X3Vua25vd25fc2VsZWN0b3JzGAMgASgIIlAKF0JhdGNoVXBkYXRlRW50cnlSZXF1ZXN0EjUKB3VwZGF0ZXMYASADKAsyJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdCIdCg9HZXRFbnRyeVJlcXVlc3QSCgoCaWQYASABKAkiIAoSRGVsZXRlRW50cnlSZXF1ZXN0EgoKAmlkGAEgASgJIiYKF0JhdGNoRGVsZXRlRW50cnlSZXF1ZXN0EgsKA2lkcxgBIAMoCSJEChJCYXRjaEVudHJ5UmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlSZXN1bHQilgEKC0VudHJ5RmlsdGVyEhEKCXNwaWZmZV9pZBgBIAEoCRIRCglwYXJlbnRfaWQYAiABKAkSLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvchIWCg5mZWRlcmF0ZXNfd2l0aBgEIAMoCRIaChJtYXRjaF9zZWxlY3RvcnNfb24YBSABKAkiagoSTGlzdEVudHJpZXNSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLnNwaW5kbGUuYWRtaW4udjEuRW50cnlGaWx0ZXISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWAoTTGlzdEVudHJpZXNSZXNwb25zZRIoCgdlbnRyaWVzGAEgAygLMhcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRAoTQ291bnRFbnRyaWVzUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5zcGluZGxlLmFkbWluLnYxLkVudHJ5RmlsdGVyIiUKFENvdW50RW50cmllc1Jlc3BvbnNlEg0KBWNvdW50GAEgASgDIhIKEEdldEJ1bmRsZVJlcXVlc3QiXwoRR2V0QnVuZGxlUmVzcG9uc2USFAoMdHJ1c3RfZG9tYWluGAEgASgJEgsKA3BlbRgCIAEoCRIVCg1zcGlmZmVfYnVuZGxlGAMgASgJEhAKCHNlcXVlbmNlGAQgASgDIlIKD0ZlZGVyYXRlZEJ1bmRsZRIUCgx0cnVzdF9kb21haW4YASABKAkSFQoNc3BpZmZlX2J1bmRsZRgCIAEoCRISCgp1cGRhdGVkX2F0GAMgASgDIh0KG0xpc3RGZWRlcmF0ZWRCdW5kbGVzUmVxdWVzdCJSChxMaXN0RmVkZXJhdGVkQnVuZGxlc1Jlc3BvbnNlEjIKB2J1bmRsZXMYASADKAsyIS5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRlZEJ1bmRsZSJIChlTZXRGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0EhQKDHRydXN0X2RvbWFpbhgBIAEoCRIVCg1zcGlmZmVfYnVuZGxlGAIgASgJIjQKHERlbGV0ZUZlZGVyYXRlZEJ1bmRsZVJlcXVlc3QSFAoMdHJ1c3RfZG9tYWluGAEgASgJIh8KHURlbGV0ZUZlZGVyYXRlZEJ1bmRsZVJlc3BvbnNlIp4CChZGZWRlcmF0aW9uUmVsYXRpb25zaGlwEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIbChNidW5kbGVfZW5kcG9pbnRfdXJsGAIgASgJEh8KF2J1bmRsZV9lbmRwb2ludF9wcm9maWxlGAMgASgJEhoKEmVuZHBvaW50X3NwaWZmZV9pZBgEIAEoCRIPCgdjYV9maWxlGAUgASgJEhsKE3RydXN0X2RvbWFpbl9idW5kbGUYBiABKAkSIgoadHJ1c3RfZG9tYWluX2J1bmRsZV9mb3JtYXQYByABKAkSDgoGc291cmNlGAggASgJEjIKBnN0YXR1cxgJIAEoCzIiLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblN0YXR1cyLxAgoQRmVkZXJhdGlvblN0YXR1cxIXCg9sYXN0X2F0dGVtcHRfYXQYASABKAMSFwoPbGFzdF9zdWNjZXNzX2F0GAIgASgDEhUKDWxhc3RfZXJyb3JfYXQYAyABKAMSGQoRbGFzdF9lcnJvcl9yZWFzb24YBCABKAkSEgoKbGFzdF9lcnJvchgFIAEoCRIXCg9uZXh0X2F0dGVtcHRfYXQYBiABKAMSEgoKaGFzX2J1bmRsZRgHIAEoCBIcCg9idW5kbGVfc2VxdWVuY2UYCCABKANIAIgBARIgChNidW5kbGVfcmVmcmVzaF9oaW50GAkgASgDSAGIAQESGAoQeDUwOV9hdXRob3JpdGllcxgKIAEoBRIXCg9qd3RfYXV0aG9yaXRpZXMYCyABKAUSGQoRYnVuZGxlX3VwZGF0ZWRfYXQYDCABKANCEgoQX2J1bmRsZV9zZXF1ZW5jZUIWChRfYnVuZGxlX3JlZnJlc2hfaGludCJnCiRDcmVhdGVGZWRlcmF0aW9uUmVsYXRpb25zaGlwc1JlcXVlc3QSPwoNcmVsYXRpb25zaGlwcxgBIAMoCzIoLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcCJdChpGZWRlcmF0aW9uUmVsYXRpb25zaGlwTGlzdBI/Cg1yZWxhdGlvbnNoaXBzGAEgAygLMiguc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0aW9uUmVsYXRpb25zaGlwIiQKIkxpc3RGZWRlcmF0aW9uUmVsYXRpb25zaGlwc1JlcXVlc3QiNQodRmVkZXJhdGlvblJlbGF0aW9uc2hpcFJlcXVlc3QSFAoMdHJ1c3RfZG9tYWluGAEgASgJIkgKE01pbnRYNTA5U1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEgsKA3R0bBgCIAEoBRIRCglkbnNfbmFtZXMYAyADKAkihgEKFE1pbnRYNTA5U1ZJRFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRISCgpjZXJ0X2NoYWluGAIgAygMEhMKC3ByaXZhdGVfa2V5GAMgASgMEg4KBmJ1bmRsZRgEIAMoDBIOCgZzZXJpYWwYBSABKAkSEgoKZXhwaXJlc19hdBgGIAEoAyJGChJNaW50SldUU1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEgsKA3R0bBgDIAEoBSJYChNNaW50SldUU1ZJRFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRILCgNraWQYAyABKAkSEgoKZXhwaXJlc19hdBgEIAEoAyI6ChhHZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QSCwoDdHRsGAEgASgFEhEKCXNwaWZmZV9pZBgCIAEoCSKFAQoZR2VuZXJhdGVKb2luVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRISCgpleHBpcmVzX2F0GAIgASgDEhAKCGFnZW50X2lkGAMgASgJEhYKDmFsaWFzX2VudHJ5X2lkGAQgASgJEhsKE2FsaWFzX2VudHJ5X2NyZWF0ZWQYBSABKAginAEKCUF1dGhvcml0eRIMCgRraW5kGAEgASgJEgoKAmlkGAIgASgJEg0KBXN0YXRlGAMgASgJEhIKCm5vdF9iZWZvcmUYBCABKAMSEQoJbm90X2FmdGVyGAUgASgDEg8KB3RhaW50ZWQYBiABKAgSEQoJc2VydmVyX2lkGAcgASgJEhsKE3NhZmVfdG9fYWN0aXZhdGVfYXQYCCABKAMiGAoWU2hvd0F1dGhvcml0aWVzUmVxdWVzdCJLChdTaG93QXV0aG9yaXRpZXNSZXNwb25zZRIwCgthdXRob3JpdGllcxgBIAMoCzIbLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5IiwKEEF1dGhvcml0eVJlcXVlc3QSDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCSJUChFBdXRob3JpdHlSZXNwb25zZRIuCglhdXRob3JpdHkYASABKAsyGy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eRIPCgd3YXJuaW5nGAIgASgJIs0BCgVBZ2VudBIRCglzcGlmZmVfaWQYASABKAkSEAoIYXR0ZXN0b3IYAiABKAkSLQoJc2VsZWN0b3JzGAMgAygLMhouc3BpbmRsZS5hZG1pbi52MS5TZWxlY3RvchIOCgZzZXJpYWwYBCABKAkSEgoKZXhwaXJlc19hdBgFIAEoAxIOCgZiYW5uZWQYBiABKAgSFAoMY2FuX3JlYXR0ZXN0GAcgASgIEhIKCmNyZWF0ZWRfYXQYCCABKAMSEgoKdXBkYXRlZF9hdBgJIAEoAyJuCgtBZ2VudEZpbHRlchIQCghhdHRlc3RvchgBIAEoCRITCgZiYW5uZWQYAiABKAhIAIgBARItCglzZWxlY3RvcnMYAyADKAsyGi5zcGluZGxlLmFkbWluLnYxLlNlbGVjdG9yQgkKB19iYW5uZWQiQgoRTGlzdEFnZW50c1JlcXVlc3QSLQoGZmlsdGVyGAEgASgLMh0uc3BpbmRsZS5hZG1pbi52MS5BZ2VudEZpbHRlciI9ChJMaXN0QWdlbnRzUmVzcG9uc2USJwoGYWdlbnRzGAEgAygLMhcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudCIhCgxBZ2VudFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJIg8KDUhlYWx0aFJlcXVlc3QibAoOSGVhbHRoUmVzcG9uc2USDQoFcmVhZHkYASABKAgSFAoMdHJ1c3RfZG9tYWluGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCRIRCglkYXRhc3RvcmUYBCABKAkSDwoHdmVyc2lvbhgFIAEoCTKHGQoMQWRtaW5TZXJ2aWNlEkwKC0NyZWF0ZUVudHJ5EiQuc3BpbmRsZS5hZG1pbi52MS5DcmVhdGVFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EmMKEEJhdGNoQ3JlYXRlRW50cnkSKS5zcGluZGxlLmFkbWluLnYxLkJhdGNoQ3JlYXRlRW50cnlSZXF1ZXN0GiQuc3BpbmRsZS5hZG1pbi52MS5CYXRjaEVudHJ5UmVzcG9uc2USTAoLVXBkYXRlRW50cnkSJC5zcGluZGxlLmFkbWluLnYxLlVwZGF0ZUVudHJ5UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuRW50cnkSYwoQQmF0Y2hVcGRhdGVFbnRyeRIpLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hVcGRhdGVFbnRyeVJlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkJhdGNoRW50cnlSZXNwb25zZRJMCgtEZWxldGVFbnRyeRIkLnNwaW5kbGUuYWRtaW4udjEuRGVsZXRlRW50cnlSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5FbnRyeRJjChBCYXRjaERlbGV0ZUVudHJ5Eikuc3BpbmRsZS5hZG1pbi52MS5CYXRjaERlbGV0ZUVudHJ5UmVxdWVzdBokLnNwaW5kbGUuYWRtaW4udjEuQmF0Y2hFbnRyeVJlc3BvbnNlEkYKCEdldEVudHJ5EiEuc3BpbmRsZS5hZG1pbi52MS5HZXRFbnRyeVJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkVudHJ5EloKC0xpc3RFbnRyaWVzEiQuc3BpbmRsZS5hZG1pbi52MS5MaXN0RW50cmllc1JlcXVlc3QaJS5zcGluZGxlLmFkbWluLnYxLkxpc3RFbnRyaWVzUmVzcG9uc2USXQoMQ291bnRFbnRyaWVzEiUuc3BpbmRsZS5hZG1pbi52MS5Db3VudEVudHJpZXNSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5Db3VudEVudHJpZXNSZXNwb25zZRJUCglHZXRCdW5kbGUSIi5zcGluZGxlLmFkbWluLnYxLkdldEJ1bmRsZVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkdldEJ1bmRsZVJlc3BvbnNlEnUKFExpc3RGZWRlcmF0ZWRCdW5kbGVzEi0uc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QaLi5zcGluZGxlLmFkbWluLnYxLkxpc3RGZWRlcmF0ZWRCdW5kbGVzUmVzcG9uc2USZAoSU2V0RmVkZXJhdGVkQnVuZGxlEisuc3BpbmRsZS5hZG1pbi52MS5TZXRGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0GiEuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0ZWRCdW5kbGUSeAoVRGVsZXRlRmVkZXJhdGVkQnVuZGxlEi4uc3BpbmRsZS5hZG1pbi52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0Gi8uc3BpbmRsZS5hZG1pbi52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZRKFAQodQ3JlYXRlRmVkZXJhdGlvblJlbGF0aW9uc2hpcHMSNi5zcGluZGxlLmFkbWluLnYxLkNyZWF0ZUZlZGVyYXRpb25SZWxhdGlvbnNoaXBzUmVxdWVzdBosLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcExpc3QScgocVXBkYXRlRmVkZXJhdGlvblJlbGF0aW9uc2hpcBIoLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcBooLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcBKBAQobTGlzdEZlZGVyYXRpb25SZWxhdGlvbnNoaXBzEjQuc3BpbmRsZS5hZG1pbi52MS5MaXN0RmVkZXJhdGlvblJlbGF0aW9uc2hpcHNSZXF1ZXN0Giwuc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0aW9uUmVsYXRpb25zaGlwTGlzdBJ2ChlHZXRGZWRlcmF0aW9uUmVsYXRpb25zaGlwEi8uc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0aW9uUmVsYXRpb25zaGlwUmVxdWVzdBooLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcBJ5ChxEZWxldGVGZWRlcmF0aW9uUmVsYXRpb25zaGlwEi8uc3BpbmRsZS5hZG1pbi52MS5GZWRlcmF0aW9uUmVsYXRpb25zaGlwUmVxdWVzdBooLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcBJ6Ch1SZWZyZXNoRmVkZXJhdGlvblJlbGF0aW9uc2hpcBIvLnNwaW5kbGUuYWRtaW4udjEuRmVkZXJhdGlvblJlbGF0aW9uc2hpcFJlcXVlc3QaKC5zcGluZGxlLmFkbWluLnYxLkZlZGVyYXRpb25SZWxhdGlvbnNoaXASXQoMTWludFg1MDlTVklEEiUuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXF1ZXN0GiYuc3BpbmRsZS5hZG1pbi52MS5NaW50WDUwOVNWSURSZXNwb25zZRJaCgtNaW50SldUU1ZJRBIkLnNwaW5kbGUuYWRtaW4udjEuTWludEpXVFNWSURSZXF1ZXN0GiUuc3BpbmRsZS5hZG1pbi52MS5NaW50SldUU1ZJRFJlc3BvbnNlEmwKEUdlbmVyYXRlSm9pblRva2VuEiouc3BpbmRsZS5hZG1pbi52MS5HZW5lcmF0ZUpvaW5Ub2tlblJlcXVlc3QaKy5zcGluZGxlLmFkbWluLnYxLkdlbmVyYXRlSm9pblRva2VuUmVzcG9uc2USVwoKTGlzdEFnZW50cxIjLnNwaW5kbGUuYWRtaW4udjEuTGlzdEFnZW50c1JlcXVlc3QaJC5zcGluZGxlLmFkbWluLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJDCghHZXRBZ2VudBIeLnNwaW5kbGUuYWRtaW4udjEuQWdlbnRSZXF1ZXN0Ghcuc3BpbmRsZS5hZG1pbi52MS5BZ2VudBJFCgpFdmljdEFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkMKCEJhbkFnZW50Eh4uc3BpbmRsZS5hZG1pbi52MS5BZ2VudFJlcXVlc3QaFy5zcGluZGxlLmFkbWluLnYxLkFnZW50EkUKClVuYmFuQWdlbnQSHi5zcGluZGxlLmFkbWluLnYxLkFnZW50UmVxdWVzdBoXLnNwaW5kbGUuYWRtaW4udjEuQWdlbnQSZgoPU2hvd0F1dGhvcml0aWVzEiguc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXF1ZXN0Gikuc3BpbmRsZS5hZG1pbi52MS5TaG93QXV0aG9yaXRpZXNSZXNwb25zZRJbChBQcmVwYXJlQXV0aG9yaXR5EiIuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXF1ZXN0GiMuc3BpbmRsZS5hZG1pbi52MS5BdXRob3JpdHlSZXNwb25zZRJcChFBY3RpdmF0ZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USWQoOVGFpbnRBdXRob3JpdHkSIi5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlcXVlc3QaIy5zcGluZGxlLmFkbWluLnYxLkF1dGhvcml0eVJlc3BvbnNlEloKD1Jldm9rZUF1dGhvcml0eRIiLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVxdWVzdBojLnNwaW5kbGUuYWRtaW4udjEuQXV0aG9yaXR5UmVzcG9uc2USSwoGSGVhbHRoEh8uc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXF1ZXN0GiAuc3BpbmRsZS5hZG1pbi52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * A registration entry. On create, id, revision, created_at and updated_at are ignored.
@@ -641,6 +641,231 @@ export const DeleteFederatedBundleResponseSchema: GenMessage<DeleteFederatedBund
   messageDesc(file_spindle_admin_v1_admin, 24);
 
 /**
+ * A federation relationship with a foreign trust domain (docs/federation.md).
+ *
+ * @generated from message spindle.admin.v1.FederationRelationship
+ */
+export type FederationRelationship = Message<"spindle.admin.v1.FederationRelationship"> & {
+  /**
+   * The foreign trust domain's name (no scheme); never inferred from the URL.
+   *
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+
+  /**
+   * https URL without userinfo.
+   *
+   * @generated from field: string bundle_endpoint_url = 2;
+   */
+  bundleEndpointUrl: string;
+
+  /**
+   * "https_web" or "https_spiffe".
+   *
+   * @generated from field: string bundle_endpoint_profile = 3;
+   */
+  bundleEndpointProfile: string;
+
+  /**
+   * https_spiffe only: the exact SPIFFE ID the endpoint's X509-SVID must carry.
+   *
+   * @generated from field: string endpoint_spiffe_id = 4;
+   */
+  endpointSpiffeId: string;
+
+  /**
+   * https_web only: a PEM file of trusted roots on the server; empty = the system roots.
+   *
+   * @generated from field: string ca_file = 5;
+   */
+  caFile: string;
+
+  /**
+   * Create/update only, never returned: a bootstrap bundle stored for trust_domain.
+   *
+   * @generated from field: string trust_domain_bundle = 6;
+   */
+  trustDomainBundle: string;
+
+  /**
+   * "spiffe" (SPIFFE bundle JSON) or "pem" (CA certificates); required with trust_domain_bundle.
+   *
+   * @generated from field: string trust_domain_bundle_format = 7;
+   */
+  trustDomainBundleFormat: string;
+
+  /**
+   * Responses only: "config" (the server's config file) or "api".
+   *
+   * @generated from field: string source = 8;
+   */
+  source: string;
+
+  /**
+   * Responses only.
+   *
+   * @generated from field: spindle.admin.v1.FederationStatus status = 9;
+   */
+  status?: FederationStatus | undefined;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationship.
+ * Use `create(FederationRelationshipSchema)` to create a new message.
+ */
+export const FederationRelationshipSchema: GenMessage<FederationRelationship> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 25);
+
+/**
+ * The refresher's state on the replica that answered, and the stored bundle.
+ *
+ * @generated from message spindle.admin.v1.FederationStatus
+ */
+export type FederationStatus = Message<"spindle.admin.v1.FederationStatus"> & {
+  /**
+   * 0 = never.
+   *
+   * @generated from field: int64 last_attempt_at = 1;
+   */
+  lastAttemptAt: bigint;
+
+  /**
+   * @generated from field: int64 last_success_at = 2;
+   */
+  lastSuccessAt: bigint;
+
+  /**
+   * @generated from field: int64 last_error_at = 3;
+   */
+  lastErrorAt: bigint;
+
+  /**
+   * One of the refusal reasons of docs/federation.md; empty when no attempt failed.
+   *
+   * @generated from field: string last_error_reason = 4;
+   */
+  lastErrorReason: string;
+
+  /**
+   * @generated from field: string last_error = 5;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: int64 next_attempt_at = 6;
+   */
+  nextAttemptAt: bigint;
+
+  /**
+   * The stored bundle of trust_domain.
+   *
+   * @generated from field: bool has_bundle = 7;
+   */
+  hasBundle: boolean;
+
+  /**
+   * @generated from field: optional int64 bundle_sequence = 8;
+   */
+  bundleSequence?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 bundle_refresh_hint = 9;
+   */
+  bundleRefreshHint?: bigint | undefined;
+
+  /**
+   * @generated from field: int32 x509_authorities = 10;
+   */
+  x509Authorities: number;
+
+  /**
+   * @generated from field: int32 jwt_authorities = 11;
+   */
+  jwtAuthorities: number;
+
+  /**
+   * @generated from field: int64 bundle_updated_at = 12;
+   */
+  bundleUpdatedAt: bigint;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationStatus.
+ * Use `create(FederationStatusSchema)` to create a new message.
+ */
+export const FederationStatusSchema: GenMessage<FederationStatus> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 26);
+
+/**
+ * @generated from message spindle.admin.v1.CreateFederationRelationshipsRequest
+ */
+export type CreateFederationRelationshipsRequest = Message<"spindle.admin.v1.CreateFederationRelationshipsRequest"> & {
+  /**
+   * All are created or none.
+   *
+   * @generated from field: repeated spindle.admin.v1.FederationRelationship relationships = 1;
+   */
+  relationships: FederationRelationship[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.CreateFederationRelationshipsRequest.
+ * Use `create(CreateFederationRelationshipsRequestSchema)` to create a new message.
+ */
+export const CreateFederationRelationshipsRequestSchema: GenMessage<CreateFederationRelationshipsRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 27);
+
+/**
+ * @generated from message spindle.admin.v1.FederationRelationshipList
+ */
+export type FederationRelationshipList = Message<"spindle.admin.v1.FederationRelationshipList"> & {
+  /**
+   * @generated from field: repeated spindle.admin.v1.FederationRelationship relationships = 1;
+   */
+  relationships: FederationRelationship[];
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationshipList.
+ * Use `create(FederationRelationshipListSchema)` to create a new message.
+ */
+export const FederationRelationshipListSchema: GenMessage<FederationRelationshipList> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 28);
+
+/**
+ * @generated from message spindle.admin.v1.ListFederationRelationshipsRequest
+ */
+export type ListFederationRelationshipsRequest = Message<"spindle.admin.v1.ListFederationRelationshipsRequest"> & {
+};
+
+/**
+ * Describes the message spindle.admin.v1.ListFederationRelationshipsRequest.
+ * Use `create(ListFederationRelationshipsRequestSchema)` to create a new message.
+ */
+export const ListFederationRelationshipsRequestSchema: GenMessage<ListFederationRelationshipsRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 29);
+
+/**
+ * Names one relationship (get, delete, refresh).
+ *
+ * @generated from message spindle.admin.v1.FederationRelationshipRequest
+ */
+export type FederationRelationshipRequest = Message<"spindle.admin.v1.FederationRelationshipRequest"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+};
+
+/**
+ * Describes the message spindle.admin.v1.FederationRelationshipRequest.
+ * Use `create(FederationRelationshipRequestSchema)` to create a new message.
+ */
+export const FederationRelationshipRequestSchema: GenMessage<FederationRelationshipRequest> = /*@__PURE__*/
+  messageDesc(file_spindle_admin_v1_admin, 30);
+
+/**
  * @generated from message spindle.admin.v1.MintX509SVIDRequest
  */
 export type MintX509SVIDRequest = Message<"spindle.admin.v1.MintX509SVIDRequest"> & {
@@ -665,7 +890,7 @@ export type MintX509SVIDRequest = Message<"spindle.admin.v1.MintX509SVIDRequest"
  * Use `create(MintX509SVIDRequestSchema)` to create a new message.
  */
 export const MintX509SVIDRequestSchema: GenMessage<MintX509SVIDRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 25);
+  messageDesc(file_spindle_admin_v1_admin, 31);
 
 /**
  * @generated from message spindle.admin.v1.MintX509SVIDResponse
@@ -713,7 +938,7 @@ export type MintX509SVIDResponse = Message<"spindle.admin.v1.MintX509SVIDRespons
  * Use `create(MintX509SVIDResponseSchema)` to create a new message.
  */
 export const MintX509SVIDResponseSchema: GenMessage<MintX509SVIDResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 26);
+  messageDesc(file_spindle_admin_v1_admin, 32);
 
 /**
  * @generated from message spindle.admin.v1.MintJWTSVIDRequest
@@ -740,7 +965,7 @@ export type MintJWTSVIDRequest = Message<"spindle.admin.v1.MintJWTSVIDRequest"> 
  * Use `create(MintJWTSVIDRequestSchema)` to create a new message.
  */
 export const MintJWTSVIDRequestSchema: GenMessage<MintJWTSVIDRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 27);
+  messageDesc(file_spindle_admin_v1_admin, 33);
 
 /**
  * @generated from message spindle.admin.v1.MintJWTSVIDResponse
@@ -774,7 +999,7 @@ export type MintJWTSVIDResponse = Message<"spindle.admin.v1.MintJWTSVIDResponse"
  * Use `create(MintJWTSVIDResponseSchema)` to create a new message.
  */
 export const MintJWTSVIDResponseSchema: GenMessage<MintJWTSVIDResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 28);
+  messageDesc(file_spindle_admin_v1_admin, 34);
 
 /**
  * @generated from message spindle.admin.v1.GenerateJoinTokenRequest
@@ -800,7 +1025,7 @@ export type GenerateJoinTokenRequest = Message<"spindle.admin.v1.GenerateJoinTok
  * Use `create(GenerateJoinTokenRequestSchema)` to create a new message.
  */
 export const GenerateJoinTokenRequestSchema: GenMessage<GenerateJoinTokenRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 29);
+  messageDesc(file_spindle_admin_v1_admin, 35);
 
 /**
  * @generated from message spindle.admin.v1.GenerateJoinTokenResponse
@@ -841,7 +1066,7 @@ export type GenerateJoinTokenResponse = Message<"spindle.admin.v1.GenerateJoinTo
  * Use `create(GenerateJoinTokenResponseSchema)` to create a new message.
  */
 export const GenerateJoinTokenResponseSchema: GenMessage<GenerateJoinTokenResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 30);
+  messageDesc(file_spindle_admin_v1_admin, 36);
 
 /**
  * @generated from message spindle.admin.v1.Authority
@@ -902,7 +1127,7 @@ export type Authority = Message<"spindle.admin.v1.Authority"> & {
  * Use `create(AuthoritySchema)` to create a new message.
  */
 export const AuthoritySchema: GenMessage<Authority> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 31);
+  messageDesc(file_spindle_admin_v1_admin, 37);
 
 /**
  * @generated from message spindle.admin.v1.ShowAuthoritiesRequest
@@ -915,7 +1140,7 @@ export type ShowAuthoritiesRequest = Message<"spindle.admin.v1.ShowAuthoritiesRe
  * Use `create(ShowAuthoritiesRequestSchema)` to create a new message.
  */
 export const ShowAuthoritiesRequestSchema: GenMessage<ShowAuthoritiesRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 32);
+  messageDesc(file_spindle_admin_v1_admin, 38);
 
 /**
  * @generated from message spindle.admin.v1.ShowAuthoritiesResponse
@@ -932,7 +1157,7 @@ export type ShowAuthoritiesResponse = Message<"spindle.admin.v1.ShowAuthoritiesR
  * Use `create(ShowAuthoritiesResponseSchema)` to create a new message.
  */
 export const ShowAuthoritiesResponseSchema: GenMessage<ShowAuthoritiesResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 33);
+  messageDesc(file_spindle_admin_v1_admin, 39);
 
 /**
  * @generated from message spindle.admin.v1.AuthorityRequest
@@ -958,7 +1183,7 @@ export type AuthorityRequest = Message<"spindle.admin.v1.AuthorityRequest"> & {
  * Use `create(AuthorityRequestSchema)` to create a new message.
  */
 export const AuthorityRequestSchema: GenMessage<AuthorityRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 34);
+  messageDesc(file_spindle_admin_v1_admin, 40);
 
 /**
  * @generated from message spindle.admin.v1.AuthorityResponse
@@ -984,7 +1209,7 @@ export type AuthorityResponse = Message<"spindle.admin.v1.AuthorityResponse"> & 
  * Use `create(AuthorityResponseSchema)` to create a new message.
  */
 export const AuthorityResponseSchema: GenMessage<AuthorityResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 35);
+  messageDesc(file_spindle_admin_v1_admin, 41);
 
 /**
  * An attested agent (node), as recorded at its last attestation.
@@ -1057,7 +1282,7 @@ export type Agent = Message<"spindle.admin.v1.Agent"> & {
  * Use `create(AgentSchema)` to create a new message.
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 36);
+  messageDesc(file_spindle_admin_v1_admin, 42);
 
 /**
  * Every set criterion must hold.
@@ -1092,7 +1317,7 @@ export type AgentFilter = Message<"spindle.admin.v1.AgentFilter"> & {
  * Use `create(AgentFilterSchema)` to create a new message.
  */
 export const AgentFilterSchema: GenMessage<AgentFilter> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 37);
+  messageDesc(file_spindle_admin_v1_admin, 43);
 
 /**
  * @generated from message spindle.admin.v1.ListAgentsRequest
@@ -1109,7 +1334,7 @@ export type ListAgentsRequest = Message<"spindle.admin.v1.ListAgentsRequest"> & 
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 38);
+  messageDesc(file_spindle_admin_v1_admin, 44);
 
 /**
  * @generated from message spindle.admin.v1.ListAgentsResponse
@@ -1128,7 +1353,7 @@ export type ListAgentsResponse = Message<"spindle.admin.v1.ListAgentsResponse"> 
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 39);
+  messageDesc(file_spindle_admin_v1_admin, 45);
 
 /**
  * Names one attested agent (GetAgent, EvictAgent, BanAgent, UnbanAgent).
@@ -1147,7 +1372,7 @@ export type AgentRequest = Message<"spindle.admin.v1.AgentRequest"> & {
  * Use `create(AgentRequestSchema)` to create a new message.
  */
 export const AgentRequestSchema: GenMessage<AgentRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 40);
+  messageDesc(file_spindle_admin_v1_admin, 46);
 
 /**
  * @generated from message spindle.admin.v1.HealthRequest
@@ -1160,7 +1385,7 @@ export type HealthRequest = Message<"spindle.admin.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 41);
+  messageDesc(file_spindle_admin_v1_admin, 47);
 
 /**
  * @generated from message spindle.admin.v1.HealthResponse
@@ -1199,7 +1424,7 @@ export type HealthResponse = Message<"spindle.admin.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_spindle_admin_v1_admin, 42);
+  messageDesc(file_spindle_admin_v1_admin, 48);
 
 /**
  * @generated from service spindle.admin.v1.AdminService
@@ -1308,6 +1533,60 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteFederatedBundleRequestSchema;
     output: typeof DeleteFederatedBundleResponseSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.CreateFederationRelationships
+   */
+  createFederationRelationships: {
+    methodKind: "unary";
+    input: typeof CreateFederationRelationshipsRequestSchema;
+    output: typeof FederationRelationshipListSchema;
+  },
+  /**
+   * Replaces every setting of the named relationship; refused for relationships from the config file.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.UpdateFederationRelationship
+   */
+  updateFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.ListFederationRelationships
+   */
+  listFederationRelationships: {
+    methodKind: "unary";
+    input: typeof ListFederationRelationshipsRequestSchema;
+    output: typeof FederationRelationshipListSchema;
+  },
+  /**
+   * @generated from rpc spindle.admin.v1.AdminService.GetFederationRelationship
+   */
+  getFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * Stops polling and deletes the stored bundle; refused while entries federate with the trust domain.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.DeleteFederationRelationship
+   */
+  deleteFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
+  },
+  /**
+   * Fetches the bundle now; the refusal reason is the error when the answer is refused.
+   *
+   * @generated from rpc spindle.admin.v1.AdminService.RefreshFederationRelationship
+   */
+  refreshFederationRelationship: {
+    methodKind: "unary";
+    input: typeof FederationRelationshipRequestSchema;
+    output: typeof FederationRelationshipSchema;
   },
   /**
    * @generated from rpc spindle.admin.v1.AdminService.MintX509SVID

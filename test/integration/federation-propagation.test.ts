@@ -1,0 +1,106 @@
+// Propagation of a changed federated bundle through a REAL agent (createAgent against the agentapi
+// harness, entry sync on a fake clock): SDS streams subscribed to spiffe://b.test and ALL (SotW and
+// Delta) receive a new version holding the new CA without reconnecting, after one sync round, and
+// nothing while nothing changed. The refresher stores fetched bundles where `bundle set` does, and
+// the agent API sends them on every sync (docs/federation.md "Propagation to workloads").
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type * as grpc from "@grpc/grpc-js";
+import { nodeCertificate, startHarness, type Harness } from "../../src/ca/agentapi/test-harness.testing.js";
+import { createAgent, type Agent } from "../../src/agent/agent.js";
+import * as x509pop from "../../src/agent/nodeattestors/x509pop/index.js";
+import { createSilentLogger } from "../../src/common/logger.js";
+import { encodeSpiffeBundle } from "../../src/spiffe/index.js";
+import { createTestBundle, createTestCa } from "../../src/spiffe/testing/index.js";
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import { ackSotw, createSdsClient, decodeSecret, deltaRequest, envoyNode, openStream, subscribeSotw } from "./sds-fixtures.js";
+import { fingerprint, validationContextDomains } from "./sds-secret-checks.js";
+
+const FED = "b.test";
+const uid = process.getuid!();
+const dir = mkdtempSync(join(tmpdir(), "spindle-fed-prop-"));
+chmodSync(dir, 0o755);
+const socketPath = join(dir, "public", "api.sock");
+let h: Harness;
+let agent: Agent;
+let sds: grpc.Client;
+const ca1 = createTestCa({ trustDomain: FED });
+const ca2 = createTestCa({ trustDomain: FED });
+
+async function syncRound(): Promise<void> {
+  h.clock.advance(1000);
+  await new Promise((r) => setTimeout(r, 150));
+}
+
+before(async () => {
+  h = await startHarness();
+  h.entries.setFederatedBundle(FED, encodeSpiffeBundle(createTestBundle({ cas: [ca1], sequenceNumber: 1 })));
+  const cert = nodeCertificate(h.nodeCa, "node-1");
+  agent = createAgent({
+    trustDomain: "example.org",
+    serverAddresses: [`127.0.0.1:${h.server.address.port}`],
+    socketPath,
+    dataDir: join(dir, "agent"),
+    nodeAttestor: x509pop.createX509PopAgentAttestor({ certificateChainDer: [cert.der], privateKey: cert.privateKey }),
+    trustBundleDer: h.ca.bundleContents().x509Authorities,
+    workloadAttestors: [{ name: "unix", attest: async () => [{ type: "unix", value: `uid:${uid}` }] }],
+    syncIntervalMs: 1000,
+    logger: createSilentLogger(),
+    clock: h.clock,
+  });
+  await agent.start();
+  await agent.whenReady();
+  h.entries.put({ spiffeId: "spiffe://example.org/web", parentId: agent.status().agentId!, selectors: [{ type: "unix", value: `uid:${uid}` }], federatesWith: [FED] });
+  sds = createSdsClient(socketPath);
+});
+
+after(async () => {
+  sds?.close();
+  await agent?.stop();
+  await h?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("SotW and Delta: a changed federated bundle is pushed after one sync, only when it changed, on the open streams", async () => {
+  // Wait for the entry (and with it the federated bundle) to reach the agent.
+  for (let i = 0; i < 50 && agent.status().entries === 0; i++) await syncRound();
+  await syncRound();
+  const sotw = subscribeSotw(sds, `spiffe://${FED}`);
+  const first = await sotw.next(5000);
+  assert.equal(first.resources.length, 1, "the federated bundle is served");
+  assert.deepEqual(validationContextDomains(decodeSecret(first.resources[0]!), `spiffe://${FED}`).get(FED), [fingerprint(ca1.der)]);
+  ackSotw(sotw, first, `spiffe://${FED}`);
+  const all = subscribeSotw(sds, "ALL");
+  const allFirst = await all.next();
+  assert.deepEqual(validationContextDomains(decodeSecret(allFirst.resources[0]!), "ALL").get(FED), [fingerprint(ca1.der)]);
+  ackSotw(all, allFirst, "ALL");
+  const delta = openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(sds, "deltaSecrets");
+  delta.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [`spiffe://${FED}`] }));
+  const deltaFirst = await delta.next();
+  delta.send(deltaRequest({ responseNonce: deltaFirst.nonce }));
+
+  // Nothing changed: sync rounds push nothing.
+  for (let i = 0; i < 3; i++) await syncRound();
+  assert.equal(await sotw.quiet(300), true, "SotW: no push while nothing changed");
+  assert.equal(await all.quiet(0), true, "ALL: no push while nothing changed");
+  assert.equal(await delta.quiet(0), true, "Delta: no push while nothing changed");
+
+  // The stored bundle changes (a refresh stored the peer's rotated CA): one sync round later every
+  // open stream holds it.
+  h.entries.setFederatedBundle(FED, encodeSpiffeBundle(createTestBundle({ cas: [ca1, ca2], sequenceNumber: 2 })));
+  await syncRound();
+  const pushed = await sotw.next(5000);
+  assert.notEqual(pushed.versionInfo, first.versionInfo);
+  const want = [fingerprint(ca1.der), fingerprint(ca2.der)].sort();
+  assert.deepEqual(validationContextDomains(decodeSecret(pushed.resources[0]!), `spiffe://${FED}`).get(FED)?.sort(), want);
+  const allPushed = await all.next(5000);
+  assert.deepEqual(validationContextDomains(decodeSecret(allPushed.resources[0]!), "ALL").get(FED)?.sort(), want);
+  const deltaPushed = await delta.next(5000);
+  assert.deepEqual(deltaPushed.resources.map((r) => r.name), [`spiffe://${FED}`]);
+  assert.notEqual(deltaPushed.resources[0]!.version, deltaFirst.resources[0]!.version);
+  assert.deepEqual(validationContextDomains(decodeSecret(deltaPushed.resources[0]!.resource!), `spiffe://${FED}`).get(FED)?.sort(), want);
+  for (const s of [sotw, all, delta]) s.close();
+});
