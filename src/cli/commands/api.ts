@@ -4,6 +4,7 @@
 import { Option, type Command } from "commander";
 import { createBackoff } from "../../common/backoff.js";
 import { GrpcStatus as grpcStatus, SpindleError } from "../../common/errors.js";
+import { decodeJwtSvidParts } from "../../spiffe/index.js";
 import { createWorkloadApiClient, DEFAULT_WORKLOAD_API_SOCKET, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
 import { CliExit, type CliIO } from "../program.js";
 import { bundlesText, writeX509Files, x509ContextJson, x509ContextText } from "./api-render.js";
@@ -92,7 +93,12 @@ export function registerApiCommands(group: Command, io: CliIO): void {
     .requiredOption("--audience <aud>", "the audience the token must carry")
     .requiredOption("--svid <token>", "the JWT-SVID (compact JWS)")
     .action(async (opts: ApiOptions & { audience: string; svid: string }) => {
-      const res = await withClient(io, opts, (c) => c.validateJwtSvid(opts.audience, opts.svid));
+      // The agent checks everything; a token whose header or claims name a member twice is
+      // refused here too, so no agent that keeps the last duplicate is asked at all.
+      const res = await withClient(io, opts, (c) => {
+        decodeJwtSvidParts(opts.svid);
+        return c.validateJwtSvid(opts.audience, opts.svid);
+      });
       if (opts.output === "json") json(io, { spiffe_id: res.spiffeId, claims: res.claims ?? {} });
       else io.stdout(`SVID is valid.\nSPIFFE ID: ${res.spiffeId}\nClaims:    ${JSON.stringify(res.claims ?? {})}\n`);
     });
