@@ -7,7 +7,7 @@ import { parseSpiffeId, type SpiffeId } from "../spiffe/spiffe-id.js";
 import type { BuildCache } from "./build-cache.js";
 import type { Caller, CallerBundles, SecretSource, TrustBundleMaterial } from "./contracts.js";
 import { buildTlsCertificateSecret, buildValidationContextSecret, packSecret } from "./secret-builders.js";
-import { ALL_BUNDLES_KEY, ENTITLEMENTS_KEY, bundleKey, svidKey, unavailable, type ResolvedResource, type ResourceResolver } from "./xds-resource.js";
+import { ALL_BUNDLES_KEY, ANY_SVID_KEY, ENTITLEMENTS_KEY, bundleKey, svidKey, unavailable, type ResolvedResource, type ResourceResolver } from "./xds-resource.js";
 
 /** The special resource names; configurable so existing Envoy configs keep working. */
 export interface SecretAliases {
@@ -39,8 +39,9 @@ export function createSecretResolver(options: SecretResolverOptions): ResourceRe
     const material = id === undefined ? svids[0] : svids.find((s) => s.spiffeId === id);
     if (material === undefined) {
       const why = id === undefined ? "the caller has no SVID" : `the caller is not entitled to ${id}`;
-      // An entry registered later changes the entitlements: the name is resolved again then.
-      throw unavailable("ERR_XDS_RESOURCE_DENIED", name, `secret "${name}": ${why}`, deps);
+      // An entry registered later changes the entitlements, and its SVID is issued a moment
+      // after: the name is resolved again on either.
+      throw unavailable("ERR_XDS_RESOURCE_DENIED", name, `secret "${name}": ${why}`, [...deps, id === undefined ? ANY_SVID_KEY : svidKey(id)]);
     }
     const built = cache.get(material, name, [], () => packSecret(buildTlsCertificateSecret(name, material)));
     return { name, ...built, deps: [svidKey(material.spiffeId), ...deps] };
@@ -73,7 +74,10 @@ export function createSecretResolver(options: SecretResolverOptions): ResourceRe
   // an entry"): a caller without any SVID gets nothing, until an entry for it syncs.
   async function callerBundles(name: string): Promise<CallerBundles> {
     if ((await source.svidsFor(caller)).length === 0) {
-      throw unavailable("ERR_XDS_RESOURCE_DENIED", name, `secret "${name}": the caller has no registration entry; bundles are served to registered workloads only`, [ENTITLEMENTS_KEY]);
+      throw unavailable("ERR_XDS_RESOURCE_DENIED", name, `secret "${name}": the caller has no registration entry; bundles are served to registered workloads only`, [
+        ENTITLEMENTS_KEY,
+        ANY_SVID_KEY,
+      ]);
     }
     return source.bundlesFor(caller);
   }

@@ -51,6 +51,11 @@ export function contentVersion(resource: Any): string {
 
 // Change keys: the vocabulary between sources' change events and streams' dependencies.
 export const svidKey = (spiffeId: string): string => `svid:${spiffeId}`;
+/**
+ * Any SVID issued or renewed. Only names waiting for a caller's first SVID depend on it: an entry
+ * that syncs is an entitlement change, but its SVID is issued a moment later.
+ */
+export const ANY_SVID_KEY = "svid:*";
 export const bundleKey = (trustDomain: string): string => `bundle:${trustDomain}`;
 /** Any bundle change, or a federation change (names resolving to "all bundles"). */
 export const ALL_BUNDLES_KEY = "bundles:*";
