@@ -4,7 +4,7 @@
 # is denied by the RBAC filter the agent pushes over ECDS.
 set -u
 SPINDLE="${SPINDLE:-node /opt/spindle/bin/spindle.js}"
-SOCKET="${SOCKET:-/tmp/spindle-agent/public/api.sock}"
+SOCKET="${SOCKET:-/run/spindle/agent/public/api.sock}"
 DIR=$(mktemp -d)
 while true; do
   if $SPINDLE api fetch x509 --socket-path "$SOCKET" --write "$DIR" > /dev/null; then

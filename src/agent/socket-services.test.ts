@@ -1,6 +1,7 @@
 // The agent's public socket before and after the first sync, driven the way Envoy drives SDS
 // (grpc-js, StreamSecrets and FetchSecrets): before the first sync every secret answers
-// UNAVAILABLE and the stream is ended, so Envoy retries; afterwards the same request is served.
+// UNAVAILABLE and the stream is ended, so Envoy retries; afterwards the same request is served,
+// and a caller without an entry waits on an open stream until its entry syncs.
 // ECDS likewise, and its per-Envoy filters follow the Envoy's identity as syncs change it.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -97,12 +98,19 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
   assert.equal(secret.name, "default");
   assert.equal(secret.type.case, "tlsCertificate");
 
-  // After the first sync a caller without an identity is denied, not told to retry.
+  // After the first sync a caller without an identity is not told to retry (no UNAVAILABLE) and
+  // gets nothing; its stream stays open and is served once an entry for it syncs.
   const other = await startSocket(h, join(dir, "other.sock"), ["unix:uid:2"]);
   const otherClient = new Sds(`unix://${join(dir, "other.sock")}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
   try {
-    const denied = await streamOnce(otherClient, "default");
-    assert.equal(denied.status?.code, grpc.status.PERMISSION_DENIED, denied.status?.details);
+    const pending = streamOnce(otherClient, "default");
+    const early = await Promise.race([pending, new Promise<"open">((resolve) => setTimeout(() => resolve("open"), 300))]);
+    assert.equal(early, "open", "no status and no secret for a caller without an entry");
+    server.putEntry({ id: "other", spiffeId: "spiffe://example.org/other", selectors: [{ type: "unix", value: "uid:2" }] });
+    await h.advance(6000);
+    const served = await pending;
+    assert.equal(served.status, undefined, served.status?.details);
+    assert.equal(fromBinary(SecretSchema, served.response!.resources[0]!.value).name, "default");
   } finally {
     otherClient.close();
     await other();

@@ -3,20 +3,23 @@
 // fresh socket before any byte of HTTP/2 is parsed; the socket is then tagged and injected into
 // grpc-js with `createConnectionInjector`. Handlers recover the credentials from the tag through
 // `call.getPeer()` (or `getConnectionInfo().remoteAddress` in an interceptor).
-import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import { chmod, rm, stat } from "node:fs/promises";
 import type http2 from "node:http2";
 import net from "node:net";
-import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { spindleError } from "./errors.js";
+import { SpindleError, spindleError } from "./errors.js";
 import { UndecodableRequest } from "./grpc-service.js";
 import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
 import type { Logger } from "./logger.js";
+import { prepareSocketDirectory } from "./socket-dir.js";
 import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
 import { ERROR_CODE_KEY, UNDECODABLE_MESSAGE } from "./wire-errors.js";
 
 export interface GrpcSocketServerOptions {
-  /** Absolute path of the Unix socket; its parent directory is created when missing. */
+  /**
+   * Absolute path of the Unix socket; missing directories are created (0755), and every directory
+   * up to `/` must be safe (socket-dir.ts) or start() rejects with ERR_SOCKET_DIR_UNSAFE.
+   */
   socketPath: string;
   /** File mode of the socket; 0o777 for the public socket (callers are told apart by SO_PEERCRED). */
   mode?: number;
@@ -34,7 +37,10 @@ export interface GrpcSocketServer {
   readonly socketPath: string;
   /** Registers a service; call before or after start(). */
   addService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void;
-  /** Creates the directory, removes a stale socket, listens and chmods. Rejects with ERR_SOCKET_LISTEN. */
+  /**
+   * Creates and checks the directories, removes a stale socket, listens and chmods. Rejects with
+   * ERR_SOCKET_DIR_UNSAFE or ERR_SOCKET_LISTEN.
+   */
   start(): Promise<void>;
   /** The kernel-reported credentials of the connection a call arrived on. */
   peerCredentials(call: PeerSource): PeerCredentials | undefined;
@@ -101,7 +107,13 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     addService: (definition, implementation) => grpcServer.addService(definition, implementation),
     async start() {
       try {
-        await mkdir(dirname(socketPath), { recursive: true });
+        prepareSocketDirectory(socketPath, { mode: 0o755 });
+      } catch (err) {
+        netServer.close();
+        if (SpindleError.is(err, "ERR_SOCKET_DIR_UNSAFE")) throw err;
+        throw spindleError("ERR_SOCKET_LISTEN", `cannot create the directory of ${socketPath}: ${(err as Error).message}`, { cause: err });
+      }
+      try {
         await removeStaleSocket(socketPath);
         await new Promise<void>((resolve, reject) => {
           netServer.once("error", reject);

@@ -13,7 +13,7 @@ import { supportsSpiffeValidator } from "./envoy-node.js";
 import { createSecretResolver, DEFAULT_SECRET_ALIASES, type SecretAliases } from "./secret-resolver.js";
 import { SECRET_TYPE_URL } from "./type-urls.js";
 import type { XdsMetrics } from "./xds-metrics.js";
-import { ALL_BUNDLES_KEY, ENTITLEMENTS_KEY, bundleKey, svidKey } from "./xds-resource.js";
+import { ALL_BUNDLES_KEY, ANY_SVID_KEY, ENTITLEMENTS_KEY, bundleKey, svidKey } from "./xds-resource.js";
 import { createXdsTransport } from "./xds-transport.js";
 
 export interface SdsServiceOptions {
@@ -73,6 +73,7 @@ export function createSdsService(options: SdsServiceOptions): XdsService {
 
 function changeKeys(change: SecretChange): string[] {
   const keys = (change.svids ?? []).map(svidKey);
+  if (keys.length > 0) keys.push(ANY_SVID_KEY);
   const tds = change.trustDomains ?? [];
   keys.push(...tds.map(bundleKey));
   if (tds.length > 0) keys.push(ALL_BUNDLES_KEY);

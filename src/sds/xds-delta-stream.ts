@@ -2,7 +2,9 @@
 // says what it holds (initial_resource_versions), subscribes and unsubscribes by name, and ACKs or
 // NACKs each response by nonce. The server sends only resources whose version differs from what the
 // client holds, and lists in removed_resources the ones that vanished. A NACKed version is not sent
-// again; a stale nonce's ACK/NACK is ignored, its subscription changes still apply.
+// again; a stale nonce's ACK/NACK is ignored, its subscription changes still apply. A subscribed
+// name the caller cannot have now is listed in removed_resources (when just subscribed, or when
+// it was delivered before), logged once, and sent when it appears; the stream stays open.
 import { create } from "@bufbuild/protobuf";
 import {
   DeltaDiscoveryResponseSchema,
@@ -10,9 +12,9 @@ import {
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
-import { SpindleError, spindleError } from "../common/errors.js";
+import { spindleError } from "../common/errors.js";
 import type { ResolvedResource } from "./xds-resource.js";
-import { createSerialQueue, newNonce, type ResourceVersion, type XdsStreamContext, type XdsStreamMachine } from "./xds-stream-common.js";
+import { createSerialQueue, createUnavailableReporter, newNonce, resolveAll, type ResourceVersion, type XdsStreamContext, type XdsStreamMachine } from "./xds-stream-common.js";
 
 export function createDeltaStream(ctx: XdsStreamContext<DeltaDiscoveryResponse>): XdsStreamMachine<DeltaDiscoveryRequest> {
   const queue = createSerialQueue((err) => ctx.fail(err));
@@ -23,25 +25,23 @@ export function createDeltaStream(ctx: XdsStreamContext<DeltaDiscoveryResponse>)
   let first = true;
   let counter = 0;
   let last: { nonce: string; systemVersionInfo: string; resources: ResourceVersion[] } | undefined;
+  const report = createUnavailableReporter(ctx);
 
   async function refresh(mustResolve: ReadonlySet<string>): Promise<void> {
-    const names = [...subscribed];
-    const results = await Promise.allSettled(names.map((n) => ctx.resolver.resolve(n)));
+    const { resolved, unavailable } = await resolveAll(ctx.resolver, [...subscribed]);
     const changed: ResolvedResource[] = [];
     const removed: string[] = [];
     const deps = new Set<string>();
-    results.forEach((result, i) => {
-      const name = names[i]!;
-      if (result.status === "rejected") {
-        // A name never delivered is an error the operator must see; one that was delivered and
-        // then vanished (entitlement removed) is removed from the client.
-        if (mustResolve.has(name) || !held.has(name)) throw SpindleError.from(result.reason);
-        ctx.logger.warn({ resource: name, err: SpindleError.from(result.reason).message }, "resource no longer available; removing it from the client");
-        removed.push(name);
-        held.delete(name);
-        return;
-      }
-      const r = result.value;
+    for (const u of unavailable) {
+      u.deps.forEach((d) => deps.add(d));
+      // Envoy learns that a name it just asked for, or held, does not exist (for it) now; a name
+      // already reported stays quiet until it appears.
+      if (mustResolve.has(u.name) || held.has(u.name)) removed.push(u.name);
+      held.delete(u.name);
+    }
+    report(unavailable, resolved);
+    resolved.forEach((r) => {
+      const name = r.name;
       r.deps.forEach((d) => deps.add(d));
       if (held.get(name) === r.version) return;
       if (nacked.get(name) === r.version) {

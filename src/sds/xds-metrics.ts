@@ -63,6 +63,13 @@ export function createXdsMetrics(options: XdsMetricsOptions): XdsMetrics {
   const pushes = new Counter({ name: "spindle_xds_pushes_total", help: "Resources sent, by resource name", labelNames: ["service", "resource"], registers });
   const acks = new Counter({ name: "spindle_xds_acks_total", help: "Resources ACKed, by resource name", labelNames: ["service", "resource"], registers });
   const nacks = new Counter({ name: "spindle_xds_nacks_total", help: "Resources NACKed, by resource name", labelNames: ["service", "resource"], registers });
+  // Not labelled by name: requested names come from any local process (unbounded cardinality).
+  const unavailable = new Counter({
+    name: "spindle_xds_unavailable_resources_total",
+    help: "Requested names a stream could not serve yet (unknown, or not entitled), counted once per stream until they resolve",
+    labelNames: ["service", "code"],
+    registers,
+  });
   const acked = new Gauge({
     name: "spindle_xds_envoy_acked_version_info",
     help: "1 for the content version each connected Envoy (node id) last ACKed, per resource",
@@ -129,6 +136,9 @@ export function createXdsMetrics(options: XdsMetricsOptions): XdsMetrics {
             counters(info.service, r.name).nack.inc();
             row(info, r.name).status.lastNack = { version: r.version, message, at: now() };
           }
+        },
+        unavailable(resource) {
+          unavailable.labels(info.service, resource.error.code).inc();
         },
         closed() {
           openGauge.dec();

@@ -3,12 +3,23 @@
 // whose nonce is not the last one sent on THIS stream is stale and ignored (the first request of a
 // new stream may carry a nonce of an old stream and is answered); error_detail is a NACK, logged,
 // and the same content is not sent again; a response goes out when resource_names change or the
-// content behind them changes.
+// content behind them changes. A requested name the caller cannot have now is left out of the
+// response (never an error of the stream), logged once, and sent when it appears; while none of
+// the names resolves nothing is sent (an empty response would tell Envoy the secret is missing).
 import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { spindleError } from "../common/errors.js";
 import { encodeDiscoveryResponse } from "./discovery-wire.js";
-import type { ResolvedResource } from "./xds-resource.js";
-import { createSerialQueue, dedupe, newNonce, sameSet, type ResourceVersion, type XdsStreamContext, type XdsStreamMachine } from "./xds-stream-common.js";
+import {
+  createSerialQueue,
+  createUnavailableReporter,
+  dedupe,
+  newNonce,
+  resolveAll,
+  sameSet,
+  type ResourceVersion,
+  type XdsStreamContext,
+  type XdsStreamMachine,
+} from "./xds-stream-common.js";
 
 interface Sent {
   readonly nonce: string;
@@ -24,14 +35,17 @@ export function createSotwStream(ctx: XdsStreamContext<Uint8Array>): XdsStreamMa
   let counter = 0;
   let sent: Sent | undefined;
   let nackedKey: string | undefined;
+  const report = createUnavailableReporter(ctx);
 
   async function refresh(force: boolean): Promise<void> {
     if (names.length === 0) {
       ctx.setDependencies(new Set());
       return;
     }
-    const resolved: ResolvedResource[] = await Promise.all(names.map((n) => ctx.resolver.resolve(n)));
-    ctx.setDependencies(new Set(resolved.flatMap((r) => r.deps)));
+    const { resolved, unavailable } = await resolveAll(ctx.resolver, names);
+    ctx.setDependencies(new Set([...resolved, ...unavailable].flatMap((r) => r.deps)));
+    report(unavailable, resolved);
+    if (resolved.length === 0) return;
     const contentKey = resolved.map((r) => `${r.name}@${r.version}`).join("\n");
     if (!force && sent?.contentKey === contentKey) return;
     // Content that changed back to what the client rejected is not pushed again (NACK loop).

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { SpindleError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { ResourceResolver } from "./xds-resource.js";
+import { asUnavailable, type ResolvedResource, type ResourceResolver, type UnavailableResource } from "./xds-resource.js";
 
 /** A resource as the client holds it: name and content version. */
 export interface ResourceVersion {
@@ -15,6 +15,8 @@ export interface XdsStreamObserver {
   pushed(resources: readonly ResourceVersion[]): void;
   acked(resources: readonly ResourceVersion[], versionInfo: string): void;
   nacked(resources: readonly ResourceVersion[], message: string): void;
+  /** A requested name became unavailable on this stream (once until it resolves again). */
+  unavailable(resource: UnavailableResource): void;
   /** The stream ended; forget what it held. */
   closed(): void;
 }
@@ -40,6 +42,43 @@ export interface XdsStreamMachine<Request> {
   /** Resolves when every queued step has run (tests, shutdown). */
   idle(): Promise<void>;
   close(): void;
+}
+
+/**
+ * Resolves every name on its own. A name the caller cannot have now is not an error of the stream
+ * (Envoy shares streams between resources and cannot tell "not yet" from a failure): it is
+ * returned in `unavailable` with the change keys after which it may resolve. Any other failure
+ * rejects.
+ */
+export async function resolveAll(resolver: ResourceResolver, names: readonly string[]): Promise<{ resolved: ResolvedResource[]; unavailable: UnavailableResource[] }> {
+  const results = await Promise.allSettled(names.map((n) => resolver.resolve(n)));
+  const resolved: ResolvedResource[] = [];
+  const missing: UnavailableResource[] = [];
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") return void resolved.push(result.value);
+    const u = asUnavailable(names[i]!, result.reason);
+    if (u === undefined) throw SpindleError.from(result.reason);
+    missing.push(u);
+  });
+  return { resolved, unavailable: missing };
+}
+
+/**
+ * Logs each unavailable name once per stream (warn, on the stream's logger, which carries the
+ * caller's selectors) and counts it; a name that resolves again is forgotten, so losing it later
+ * is reported again.
+ */
+export function createUnavailableReporter(ctx: Pick<XdsStreamContext<unknown>, "logger" | "observer">): (unavailable: readonly UnavailableResource[], resolved: readonly { name: string }[]) => void {
+  const reported = new Set<string>();
+  return (unavailable, resolved) => {
+    for (const r of resolved) reported.delete(r.name);
+    for (const u of unavailable) {
+      if (reported.has(u.name)) continue;
+      reported.add(u.name);
+      ctx.observer.unavailable(u);
+      ctx.logger.warn({ resource: u.name, code: u.error.code, err: u.error.message }, "requested resource is not available to this caller; the stream stays open and it is sent when it appears");
+    }
+  };
 }
 
 /** A fresh random nonce per response (PROTOCOLS.md 6); randomUUID draws from a batched entropy cache. */

@@ -2,7 +2,9 @@
 // stream state machines. Per stream: read the kernel peer credentials, attest the caller once,
 // take `node` from the first request (only that one carries it), build the resolver, feed
 // requests in order, register the stream's change keys, and end the stream with a clear status
-// (logged with the caller's selectors) when a name cannot be served. Shared by SDS and ECDS.
+// (logged with the caller's selectors) when the stream itself cannot go on (unknown peer, wrong
+// type URL, agent not ready). A name the caller cannot have is not such an error: the state
+// machines keep the stream open and send it when it appears. Shared by SDS and ECDS.
 import { create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";

@@ -8,6 +8,7 @@ export { KeyUsage, parseCertificate, type ParsedCertificate, type CertificateExt
 export { validateX509Svid, MAX_X509_CHAIN_LENGTH, type ValidateX509SvidOptions, type X509SvidInfo } from "./x509-svid.js";
 export {
   validateJwtSvid,
+  decodeJwtSvidParts,
   JWT_SVID_ALGORITHMS,
   DEFAULT_JWT_LEEWAY_SECONDS,
   MAX_JWT_LENGTH,

@@ -4,7 +4,7 @@ import { CompactSign } from "jose";
 import { SpindleError, type ErrorCode } from "../common/errors.js";
 import { createBundle, createBundleSet } from "./bundle.js";
 import { validateJwtSvid, type ValidateJwtSvidOptions } from "./jwt-svid.js";
-import { createTestBundle, createTestJwtAuthority, encodeTestJws, signTestJwtSvid, type TestJwtOptions } from "./testing/index.js";
+import { createTestBundle, createTestJwtAuthority, encodeTestJws, signRawTestJws, signTestJwtSvid, type TestJwtOptions } from "./testing/index.js";
 import { parseTrustDomain } from "./trust-domain.js";
 
 const now = Date.UTC(2026, 0, 1);
@@ -122,6 +122,24 @@ test("malformed tokens", async () => {
     .setProtectedHeader({ alg: "ES256", kid: "k1", crit: ["x-unknown"], "x-unknown": 1 })
     .sign(authority.privateKey, { crit: { "x-unknown": true } });
   await assertRejects(crit, "ERR_JWT_MALFORMED", "x-unknown");
+});
+
+test("a member named twice in the claims or the header is refused, even when signed (no last-value-wins)", async () => {
+  const exp = now / 1000 + 300;
+  const header = `{"alg":"ES256","kid":"k1","typ":"JWT"}`;
+  const valid = signRawTestJws(authority, header, `{"sub":"${SUB}","aud":"${AUD}","exp":${exp}}`);
+  assert.equal((await validateJwtSvid(valid, bundles, opts)).spiffeId.toString(), SUB, "the raw signer makes valid tokens");
+  const cases: [string, string, string][] = [
+    [header, `{"sub":"${SUB}","aud":"someone-else","exp":${exp},"aud":"${AUD}"}`, 'payload has the member "aud" more than once'],
+    [header, `{"sub":"spiffe://example.org/ns/admin","aud":"${AUD}","exp":${exp},"sub":"${SUB}"}`, 'payload has the member "sub" more than once'],
+    [header, `{"sub":"${SUB}","aud":"${AUD}","exp":1,"e\u0078p":${exp}}`, 'payload has the member "exp" more than once'],
+    [`{"alg":"ES256","kid":"unknown","kid":"k1","typ":"JWT"}`, `{"sub":"${SUB}","aud":"${AUD}","exp":${exp}}`, 'header has the member "kid" more than once'],
+    [`{"alg":"HS256","typ":"JWT","kid":"k1","alg":"ES256"}`, `{"sub":"${SUB}","aud":"${AUD}","exp":${exp}}`, 'header has the member "alg" more than once'],
+  ];
+  for (const [h, p, why] of cases) await assertRejects(signRawTestJws(authority, h, p), "ERR_JWT_MALFORMED", why);
+  // The same name in different objects is not a duplicate.
+  const nested = signRawTestJws(authority, header, `{"sub":"${SUB}","aud":"${AUD}","exp":${exp},"a":{"sub":1},"b":{"sub":2}}`);
+  assert.deepEqual((await validateJwtSvid(nested, bundles, opts)).claims["b"], { sub: 2 });
 });
 
 test("a bundle key pinned to another alg is refused", async () => {

@@ -3,6 +3,7 @@
 // bundle. Every claim check happens after the signature verifies.
 import { compactVerify, errors as joseErrors, importJWK, type JWK } from "jose";
 import { SpindleError, spindleError, type ErrorCode } from "../common/errors.js";
+import { findDuplicateMemberName } from "../common/json-members.js";
 import type { BundleSource } from "./bundle.js";
 import { parseSpiffeId, type SpiffeId } from "./spiffe-id.js";
 
@@ -38,14 +39,32 @@ function reject(code: ErrorCode, why: string, cause?: unknown): never {
 }
 
 function decodeJsonPart(part: string, what: string): Record<string, unknown> {
+  const text = Buffer.from(part, "base64url").toString("utf8");
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+    value = JSON.parse(text);
   } catch (err) {
     reject("ERR_JWT_MALFORMED", `the ${what} is not base64url JSON`, err);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) reject("ERR_JWT_MALFORMED", `the ${what} is not a JSON object`);
+  // RFC 7515 section 4 and RFC 7519 section 4: names must be unique; a parser either refuses
+  // duplicates or keeps the last one. Keeping one would let a token carry two `aud` or `sub`
+  // values that different validators read differently, so it is refused.
+  const duplicate = findDuplicateMemberName(text);
+  if (duplicate !== undefined) reject("ERR_JWT_MALFORMED", `the ${what} has the member ${JSON.stringify(duplicate)} more than once`);
   return value as Record<string, unknown>;
+}
+
+/**
+ * Decodes the header and claims of a compact JWS without verifying anything else: the shape
+ * checks every validator (the agent's and a client's) makes before trusting any member.
+ * Throws ERR_JWT_MALFORMED.
+ */
+export function decodeJwtSvidParts(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  if (typeof token !== "string" || token.length > MAX_JWT_LENGTH) reject("ERR_JWT_MALFORMED", `token must be a string of at most ${MAX_JWT_LENGTH} characters`);
+  const m = COMPACT_RE.exec(token);
+  if (m === null) reject("ERR_JWT_MALFORMED", "not a JWS compact serialization (three base64url parts separated by '.')");
+  return { header: decodeJsonPart(m[1]!, "header"), claims: decodeJsonPart(m[2]!, "payload") };
 }
 
 /** NumericDate (seconds) for messages; raw when outside Date's range. */
@@ -92,11 +111,7 @@ async function verifySignature(token: string, jwk: Readonly<JWK>, alg: string, k
 export async function validateJwtSvid(token: string, bundles: BundleSource, options: ValidateJwtSvidOptions): Promise<JwtSvidInfo> {
   if (typeof options.audience !== "string" || options.audience === "") throw new TypeError("validateJwtSvid: audience must be a non-empty string");
   const leeway = options.leewaySeconds ?? DEFAULT_JWT_LEEWAY_SECONDS;
-  if (typeof token !== "string" || token.length > MAX_JWT_LENGTH) reject("ERR_JWT_MALFORMED", `token must be a string of at most ${MAX_JWT_LENGTH} characters`);
-  const m = COMPACT_RE.exec(token);
-  if (m === null) reject("ERR_JWT_MALFORMED", "not a JWS compact serialization (three base64url parts separated by '.')");
-  const header = decodeJsonPart(m[1]!, "header");
-  const claims = decodeJsonPart(m[2]!, "payload");
+  const { header, claims } = decodeJwtSvidParts(token);
 
   const alg = header["alg"];
   if (typeof alg !== "string" || !JWT_SVID_ALGORITHMS.includes(alg)) reject("ERR_JWT_ALG", `alg ${JSON.stringify(alg)} is not one of ${JWT_SVID_ALGORITHMS.join(", ")}`);

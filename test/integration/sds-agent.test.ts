@@ -3,7 +3,7 @@
 // public socket by @grpc/grpc-js clients behaving as Envoy (one name per stream, node only on the
 // first request):
 // - issue 6: SDS alias names taken from the agent config's `sds.*` keys resolve, and the built-in
-//   names are then unknown (NOT_FOUND naming them);
+//   names are then unknown (logged naming them, the stream kept open);
 // - issue 7 part 4: the agent watches its policy file; two ECDS clients on three streams get the
 //   compiled RBAC, every stream gets the edit, an invalid edit pushes nothing for 1.5 s, is logged
 //   and the last good policy is what a new stream gets.
@@ -144,13 +144,15 @@ test("SDS: the alias names configured under sds.* resolve; the built-in names ar
   assert.deepEqual(validationContextDomains(all!, "my-all"), own, "no federation here: own trust domain only");
 
   for (const builtIn of ["default", "ROOTCA", "ALL"]) {
-    const status = await subscribeSotw(sds, builtIn).status;
-    assert.equal(status.code, grpc.status.NOT_FOUND, builtIn);
-    assert.match(status.details, new RegExp(`"${builtIn}" is neither a SPIFFE ID nor one of my-default, my-root, my-all`));
+    const stream = subscribeSotw(sds, builtIn);
     const line = await until(`the log line for ${builtIn}`, () =>
       logLines.find((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes(`"${builtIn}"`)),
     );
+    assert.match(String(line.err), new RegExp(`"${builtIn}" is neither a SPIFFE ID nor one of my-default, my-root, my-all`));
     assert.deepEqual(line.selectors, SELECTORS, "logged with the caller's selectors");
+    assert.ok(await stream.quiet(100), `nothing is served as ${builtIn}`);
+    assert.equal(await Promise.race([stream.status.then(() => "ended"), new Promise((r) => setTimeout(() => r("open"), 10))]), "open", "the stream stays open");
+    stream.close();
   }
   await assert.rejects(fetchSecrets(["my-root", "ROOTCA"]), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && err.details.includes('"ROOTCA"'));
 });

@@ -144,10 +144,28 @@ test("NACK: the rejected version is not resent; a later version is; removed_reso
   s.close();
 });
 
-test("subscribing to a name that cannot be served ends the stream with a status naming it", async () => {
+test("a subscribed name that cannot be served is reported in removed_resources, the stream stays open, and it is sent when it appears", async () => {
+  const late = `spiffe://${TD}/late`;
   const s = openDelta();
-  s.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [`spiffe://${TD}/not-mine`] }));
-  const st = await s.status;
-  assert.equal(st.code, grpc.status.PERMISSION_DENIED);
-  assert.ok(st.details.includes(`spiffe://${TD}/not-mine`));
+  s.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [late, "no-such-secret"] }));
+  const first = await s.next();
+  assert.deepEqual([...first.removedResources].sort(), [late, "no-such-secret"].sort(), "Envoy learns both do not exist for it now");
+  assert.equal(first.resources.length, 0);
+  ack(s, first);
+  const line = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED" && String(l.err).includes(late)));
+  assert.deepEqual(line.selectors, [me, `unix:gid:${process.getgid!()}`], "logged with the caller's selectors");
+  // Unrelated changes re-resolve the stream: nothing is sent again for names already reported.
+  source.emit({ entitlements: true });
+  assert.ok(await s.quiet(150), "no repeated removal");
+  // The entry syncs a second after Envoy asked: the SVID is pushed on the same stream.
+  const grants = source.grants.get(me)!;
+  source.grant(me, late);
+  source.emit({ entitlements: true });
+  const pushed = await s.next();
+  assert.deepEqual(pushed.resources.map((r) => r.name), [late]);
+  assert.deepEqual(pushed.removedResources, []);
+  checkTlsSecret(decodeSecret(pushed.resources[0]!.resource!), { name: late, spiffeId: late, roots: [pki.root.der], chainLength: 2 });
+  assert.equal(agent.logLines.filter((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes('"no-such-secret"')).length, 1, "logged once");
+  source.grants.set(me, grants);
+  s.close();
 });

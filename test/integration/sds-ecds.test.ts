@@ -108,7 +108,7 @@ test("SotW: initial config, ACK, update pushes a new version, NACK is not resent
   s.close();
 });
 
-test("Delta: subscribe and update; unknown filter names end the stream naming them; Fetch", async () => {
+test("Delta: subscribe and update; unknown filter names keep the stream open and are pushed when they appear; Fetch", async () => {
   const d = openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(client, "deltaExtensionConfigs");
   d.send(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPED_EXTENSION_CONFIG_TYPE_URL, node: envoyNode(), resourceNamesSubscribe: [FILTER] }));
   const first = await d.next();
@@ -121,11 +121,22 @@ test("Delta: subscribe and update; unknown filter names end the stream naming th
   assert.equal(principalOf(decodeConfig(second.resources[0]!.resource)), "spiffe://example.org/updated");
   d.close();
 
-  const bad = openStream<DiscoveryRequest, DiscoveryResponse>(client, "streamExtensionConfigs");
-  bad.send(request({ node: envoyNode(), resourceNames: ["spindle.rbac.missing"] }));
-  const st = await bad.status;
-  assert.equal(st.code, grpc.status.NOT_FOUND);
-  assert.match(st.details, /"spindle\.rbac\.missing"/);
+  // A filter name with no config yet: the stream stays open, nothing is sent (Envoy keeps its
+  // fail-closed default_config), and the config is pushed when it appears.
+  const late = openStream<DiscoveryRequest, DiscoveryResponse>(client, "streamExtensionConfigs");
+  late.send(request({ node: envoyNode(), resourceNames: ["spindle.rbac.missing"] }));
+  const line = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes('"spindle.rbac.missing"')));
+  assert.ok(Array.isArray(line.selectors), "logged with the caller's selectors");
+  assert.ok(await late.quiet(200), "no response for a name without config");
+  assert.equal(await Promise.race([late.status.then(() => "ended"), new Promise((r) => setTimeout(() => r("open"), 10))]), "open");
+  extensions.set("spindle.rbac.missing", rbac("spiffe://example.org/late"));
+  const appeared = await late.next();
+  assert.equal(principalOf(decodeConfig(appeared.resources[0]!)), "spiffe://example.org/late");
+  late.close();
+  const lateDelta = openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(client, "deltaExtensionConfigs");
+  lateDelta.send(create(DeltaDiscoveryRequestSchema, { typeUrl: TYPED_EXTENSION_CONFIG_TYPE_URL, node: envoyNode(), resourceNamesSubscribe: ["spindle.rbac.never"] }));
+  assert.deepEqual((await lateDelta.next()).removedResources, ["spindle.rbac.never"], "Delta reports the unknown name as removed");
+  lateDelta.close();
 
   const def = grpcServiceDefinition(ExtensionConfigDiscoveryService).fetchExtensionConfigs!;
   const res = await new Promise<DiscoveryResponse>((resolve, reject) =>

@@ -158,7 +158,8 @@ test("rotation pushes a new version only to streams subscribed to the rotated SV
   source.rotate(WEB);
   const [web, def] = await Promise.all([streams[0]!.next(), streams[1]!.next()]);
   const changed = agent.logLines.filter((l) => l.msg === "secrets changed").at(-1)!;
-  assert.deepEqual(changed.keys, [`svid:${WEB}`]);
+  // `svid:*` reaches only streams waiting for a caller's first SVID (none here).
+  assert.deepEqual(changed.keys, [`svid:${WEB}`, "svid:*"]);
   assert.equal(changed.streams, 2, "only the WEB and default streams were re-resolved");
   assert.equal(web.versionInfo, "2");
   assert.equal(def.versionInfo, "2", "default resolves to the rotated SVID");
@@ -178,24 +179,43 @@ test("rotation pushes a new version only to streams subscribed to the rotated SV
   streams.forEach((s) => s.close());
 });
 
-test("unknown and unauthorized names end the stream with a status naming them, logged with the selectors", async () => {
+/** True when `stream` is still open (no status) after `ms`. */
+const stillOpen = (stream: { status: Promise<grpc.StatusObject> }, ms = 300) =>
+  Promise.race([stream.status.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
+
+test("unknown and unauthorized names keep the stream open, are logged once with the selectors and sent when they appear", async () => {
+  const me = uidSelector(process.getuid!());
   const unknown = subscribeSotw(client, "no-such-secret");
-  const st1 = await unknown.status;
-  assert.equal(st1.code, grpc.status.NOT_FOUND);
-  assert.match(st1.details, /"no-such-secret"/);
   const denied = subscribeSotw(client, DB);
-  const st2 = await denied.status;
-  assert.equal(st2.code, grpc.status.PERMISSION_DENIED);
-  assert.ok(st2.details.includes(DB));
   const fed = subscribeSotw(client, "spiffe://unknown.org");
-  assert.equal((await fed.status).code, grpc.status.NOT_FOUND);
-  const selectors = [uidSelector(process.getuid!()), `unix:gid:${process.getgid!()}`];
+  const selectors = [me, `unix:gid:${process.getgid!()}`];
   const deniedLine = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED" && String(l.err).includes(DB)));
   assert.deepEqual(deniedLine.selectors, selectors);
   const unknownLine = await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes('"no-such-secret"')));
   assert.deepEqual(unknownLine.selectors, selectors, "an unknown name is logged with the caller's selectors");
   assert.equal(unknownLine.pid, process.pid);
-  assert.equal(unknownLine.msg, "ending stream with an error");
+  assert.match(String(unknownLine.msg), /not available to this caller; the stream stays open/);
+  await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes("unknown.org")));
+  for (const s of [unknown, denied, fed]) assert.equal(await stillOpen(s), true, "the stream is not ended");
+  assert.ok(await unknown.quiet(0) && (await denied.quiet(0)) && (await fed.quiet(0)), "nothing is sent for a name that does not resolve (an empty response would be a NACK)");
+  const metrics = await agent.registry.metrics();
+  assert.match(metrics, /spindle_xds_unavailable_resources_total\{service="sds",code="ERR_XDS_RESOURCE_NOT_FOUND"\} 2/);
+  assert.match(metrics, /spindle_xds_unavailable_resources_total\{service="sds",code="ERR_XDS_RESOURCE_DENIED"\} 1/);
+
+  // The entry for DB syncs a moment after Envoy asked: pushed on the same stream, no reconnect.
+  const grants = source.grants.get(me)!;
+  source.grants.set(me, [...grants, DB]);
+  source.emit({ entitlements: true });
+  const pushed = await denied.next();
+  tlsSecret(decodeSecret(pushed.resources[0]!), DB, DB);
+  ackSotw(denied, pushed, DB);
+  // Re-resolving the still unknown names logs nothing new.
+  source.emit({ entitlements: true });
+  await agent.sds.idle();
+  assert.equal(agent.logLines.filter((l) => l.code === "ERR_XDS_RESOURCE_NOT_FOUND" && String(l.err).includes('"no-such-secret"')).length, 1, "logged once");
+  assert.ok(await unknown.quiet(100));
+  source.grants.set(me, grants);
+  [unknown, denied, fed].forEach((s) => s.close());
 });
 
 test("FetchSecrets answers every requested name at once", async () => {
@@ -265,4 +285,23 @@ test("a failing SecretSource ends the stream with INTERNAL without leaking the c
   assert.equal(st.code, grpc.status.INTERNAL);
   assert.ok(!st.details.includes("exploded"));
   await eventually(() => other.logLines.some((l) => l.code === "ERR_INTERNAL" && String(l.err).includes("exploded")));
+});
+
+test("a caller without a registration entry gets no bundle either, until its entry syncs", async () => {
+  const me = uidSelector(process.getuid!());
+  const grants = source.grants.get(me)!;
+  source.grants.set(me, []);
+  const root = subscribeSotw(client, "ROOTCA");
+  const all = subscribeSotw(client, "ALL");
+  await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED" && String(l.err).includes('secret "ROOTCA": the caller has no registration entry')));
+  await eventually(() => agent.logLines.find((l) => l.code === "ERR_XDS_RESOURCE_DENIED" && String(l.err).includes('secret "ALL": the caller has no registration entry')));
+  assert.ok((await root.quiet(200)) && (await all.quiet(0)), "no bundle for an unregistered caller");
+  assert.equal(await stillOpen(root, 10), true);
+  source.grants.set(me, grants);
+  source.emit({ entitlements: true });
+  const [r, a] = await Promise.all([root.next(), all.next()]);
+  assert.deepEqual(validationContextDomains(decodeSecret(r.resources[0]!), "ROOTCA"), new Map([[TD, [fp(pki.root.der)]]]));
+  assert.equal(validationContextDomains(decodeSecret(a.resources[0]!), "ALL").size, 2);
+  root.close();
+  all.close();
 });

@@ -1,12 +1,21 @@
 // Client of the agent's admin socket (used by `spindle explain` and `spindle agent envoys`).
 import { request } from "node:http";
 import { isErrorCode, spindleError, SpindleError } from "../../common/errors.js";
+import { checkSocketDirectory } from "../../common/socket-dir.js";
 
-export const DEFAULT_AGENT_ADMIN_SOCKET = "/tmp/spindle-agent/private/admin.sock";
-
-/** GETs `path` on the admin socket and returns the decoded JSON; errors keep the agent's code. */
+/**
+ * GETs `path` on the admin socket and returns the decoded JSON; errors keep the agent's code.
+ * A socket whose directories another user could replace is refused (ERR_SOCKET_DIR_UNSAFE).
+ */
 export function agentAdminGet(socketPath: string, path: string, timeoutMs = 10_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    try {
+      if (checkSocketDirectory(socketPath) === "missing") {
+        return reject(spindleError("ERR_AGENT_ADMIN_UNREACHABLE", `cannot reach the agent admin socket ${socketPath}: it does not exist (is the agent running? see --admin-socket)`));
+      }
+    } catch (err) {
+      return reject(err);
+    }
     const req = request({ socketPath, path, method: "GET", timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

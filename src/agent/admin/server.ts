@@ -3,11 +3,12 @@
 //   GET /explain?pid=N   why a process gets its identities (explain.ts)
 //   GET /envoys          connected Envoys and what each last ACKed / NACKed (SDS and ECDS)
 //   GET /status          agent SPIFFE ID, readiness, entry count, last sync
-import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import { chmod, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
+import { prepareSocketDirectory } from "../../common/socket-dir.js";
 
 export interface AgentAdminHandlers {
   explain(pid: number): Promise<unknown>;
@@ -24,7 +25,8 @@ export async function startAgentAdminServer(options: { socketPath: string; handl
   const { socketPath, handlers } = options;
   const logger = options.logger.child({ component: "agent-admin" });
   const dir = dirname(socketPath);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Throws ERR_SOCKET_DIR_UNSAFE when any directory up to / could let another user replace the socket.
+  prepareSocketDirectory(socketPath, { mode: 0o700 });
   const info = await stat(dir);
   if ((info.mode & 0o077) !== 0 || (process.getuid !== undefined && info.uid !== process.getuid())) {
     throw spindleError("ERR_AGENT_START", `admin socket directory ${dir} must be owned by this user and private (mode 0700); it is ${(info.mode & 0o777).toString(8)}`);

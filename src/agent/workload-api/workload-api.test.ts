@@ -20,7 +20,7 @@ import {
 } from "../../gen/workload_pb.js";
 import { createFakeClock } from "../../common/clock.js";
 import { createTestBundle } from "../../spiffe/testing/test-bundle.js";
-import { signTestJwtSvid } from "../../spiffe/testing/test-jwt.js";
+import { signRawTestJws, signTestJwtSvid } from "../../spiffe/testing/test-jwt.js";
 import { createWorkloadApiClient, type WorkloadApiClient } from "../workload-client/index.js";
 import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "./testing.js";
 import { collect, grpcCodeOf, header, rawWorkloadClient, startWorkloadApi, type RawClient, type WorkloadApiHarness } from "./test-harness.testing.js";
@@ -163,6 +163,9 @@ describe("Workload API over a Unix socket", () => {
     await assert.rejects(client.validateJwtSvid("", own!.svid), (e) => grpcCodeOf(e) === S.INVALID_ARGUMENT && /audience/.test((e as Error).message));
     const expired = await signTestJwtSvid(source.trust.jwt, { sub: A, aud: "svc-b", now: Date.now() - 3600_000 });
     await assert.rejects(client.validateJwtSvid("svc-b", expired), (e) => grpcCodeOf(e) === S.INVALID_ARGUMENT && /expired/.test((e as Error).message));
+    const [h, p] = own!.svid.split(".").map((part) => Buffer.from(part, "base64url").toString("utf8"));
+    const twoSubs = signRawTestJws(source.trust.jwt, h!, p!.replace(/^\{/, `{"sub":"${A2}",`));
+    await assert.rejects(client.validateJwtSvid("svc-b", twoSubs), (e) => grpcCodeOf(e) === S.INVALID_ARGUMENT && /the payload has the member "sub" more than once/.test((e as Error).message));
   });
 
   it("the WIT RPCs answer Unimplemented", async () => {

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { spindleError, SpindleError } from "../../common/errors.js";
 import { grpcServiceDefinition } from "../../common/grpc-service.js";
 import { splitConcatenatedDer } from "../../common/pem.js";
+import { checkSocketDirectory } from "../../common/socket-dir.js";
 import {
   JWTBundlesRequestSchema,
   JWTSVIDRequestSchema,
@@ -57,6 +58,11 @@ export interface WorkloadApiClientOptions {
   address: string;
   /** Per-call deadline for one-shot calls, ms. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Owners trusted for the directories of a unix socket besides root and this process's uid
+   * (the agent's service user when it is neither). Every call first checks the directories.
+   */
+  trustedSocketOwners?: readonly number[];
 }
 
 type Stream<T> = grpc.ClientReadableStream<T>;
@@ -83,7 +89,23 @@ function callError(rpc: string, err: grpc.ServiceError | Error): SpindleError {
 
 export function createWorkloadApiClient(options: WorkloadApiClientOptions): WorkloadApiClient {
   const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(SpiffeWorkloadAPI), "SpiffeWorkloadAPI");
-  const client = new Client(workloadApiTarget(options.address), grpc.credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const target = workloadApiTarget(options.address);
+  const client = new Client(target, grpc.credentials.createInsecure()) as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const socketPath = target.startsWith("unix://") ? target.slice("unix://".length) : undefined;
+  // Before every call (grpc-js reconnects by itself): a socket in a directory another user can
+  // replace is refused with ERR_SOCKET_DIR_UNSAFE; a missing one is not connected to (someone
+  // could create it meanwhile), which callers retry like the agent's Unavailable.
+  const guard = (rpc: string): SpindleError | undefined => {
+    if (socketPath === undefined) return undefined;
+    try {
+      if (checkSocketDirectory(socketPath, { trustedUids: options.trustedSocketOwners }) === "present") return undefined;
+    } catch (err) {
+      return SpindleError.from(err);
+    }
+    return spindleError("ERR_WORKLOAD_API_CALL", `${rpc} failed: UNAVAILABLE: no socket at ${socketPath} (is the agent running?)`, {
+      details: { rpc, grpcCode: grpc.status.UNAVAILABLE },
+    });
+  };
   const timeoutMs = options.timeoutMs ?? 10_000;
   const metadata = (): grpc.Metadata => {
     const md = new grpc.Metadata();
@@ -94,6 +116,8 @@ export function createWorkloadApiClient(options: WorkloadApiClientOptions): Work
 
   function first<T>(rpc: string, open: () => Stream<T>): Promise<T> {
     return new Promise((resolve, reject) => {
+      const refused = guard(rpc);
+      if (refused !== undefined) return reject(refused);
       const stream = open();
       let done = false;
       stream.on("data", (msg: T) => {
@@ -115,6 +139,8 @@ export function createWorkloadApiClient(options: WorkloadApiClientOptions): Work
 
   function unary<Req, Res>(rpc: string, method: string, req: Req): Promise<Res> {
     const fn = client[method]!.bind(client) as Unary<Req, Res>;
+    const refused = guard(rpc);
+    if (refused !== undefined) return Promise.reject(refused);
     return new Promise((resolve, reject) => fn(req, metadata(), deadline(), (err, res) => (err !== null ? reject(callError(rpc, err)) : resolve(res!))));
   }
 
@@ -125,6 +151,12 @@ export function createWorkloadApiClient(options: WorkloadApiClientOptions): Work
       return decodeX509Context(await first<X509SVIDResponse>("FetchX509SVID", () => open("fetchX509SVID", create(X509SVIDRequestSchema))));
     },
     watchX509Context(onUpdate, onError) {
+      const refused = guard("FetchX509SVID");
+      if (refused !== undefined) {
+        let cancelled = false;
+        queueMicrotask(() => cancelled || onError(refused));
+        return { cancel: () => void (cancelled = true) };
+      }
       const stream = open<X509SVIDResponse>("fetchX509SVID", create(X509SVIDRequestSchema), {});
       // Settles once: grpc-js may emit "end" after "error".
       let over = false;

@@ -4,9 +4,6 @@
 import { isIP } from "node:net";
 import { spindleError } from "../../common/errors.js";
 
-/** Where the Spindle agent listens unless told otherwise. */
-export const DEFAULT_WORKLOAD_API_SOCKET = "/tmp/spindle-agent/public/api.sock";
-
 function bad(address: string, why: string): never {
   throw spindleError("ERR_WORKLOAD_API_ENDPOINT", `invalid Workload API address ${JSON.stringify(address)}: ${why}; expected unix:///absolute/path or tcp://<ip>:<port>`);
 }

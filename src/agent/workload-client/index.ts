@@ -1,5 +1,5 @@
 // Public surface of the Workload API client used by `spindle api` and by tests.
-export { DEFAULT_WORKLOAD_API_SOCKET, workloadApiTarget } from "./endpoint.js";
+export { workloadApiTarget } from "./endpoint.js";
 export {
   createWorkloadApiClient,
   decodeX509Context,

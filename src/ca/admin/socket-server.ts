@@ -1,12 +1,13 @@
 // Serves the AdminService over HTTP/2 on a local Unix socket. Access control is the filesystem:
 // the socket's directory must be private (0700, created so when missing) and the socket is 0600,
-// so only its owner (and root) can connect.
-import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+// so only its owner (and root) can connect; no directory above it may let another user replace it.
+import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from "node:fs";
 import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { createConnectHandler } from "../../common/connect-handler.js";
-import { spindleError } from "../../common/errors.js";
+import { SpindleError, spindleError } from "../../common/errors.js";
+import { prepareSocketDirectory } from "../../common/socket-dir.js";
 import type { Logger } from "../../common/logger.js";
 import { AdminService } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { AdminServiceDeps } from "./deps.js";
@@ -38,8 +39,9 @@ async function socketInUse(path: string): Promise<boolean> {
 
 async function prepareSocketPath(path: string): Promise<void> {
   const dir = dirname(path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // An existing directory is never chmod-ed (it could be /tmp); it must already be private.
+  // Every directory up to / must be safe from other users (socket-dir.ts); an existing directory
+  // is never chmod-ed (it could be /tmp): the socket's own must already be private.
+  prepareSocketDirectory(path, { mode: 0o700 });
   const st = statSync(dir);
   if (!st.isDirectory()) throw spindleError("ERR_SERVER_START", `admin socket directory ${dir} is not a directory`);
   if ((st.mode & 0o077) !== 0) {
@@ -59,7 +61,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   try {
     await prepareSocketPath(socketPath);
   } catch (err) {
-    if ((err as { code?: string }).code === "ERR_SERVER_START") throw err;
+    if (SpindleError.is(err, "ERR_SERVER_START") || SpindleError.is(err, "ERR_SOCKET_DIR_UNSAFE")) throw err;
     throw spindleError("ERR_SERVER_START", `cannot prepare admin socket ${socketPath}: ${(err as Error).message}`, { cause: err });
   }
   const impl = createAdminServiceImpl(options.deps);

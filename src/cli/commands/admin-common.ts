@@ -4,17 +4,18 @@
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
-import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
+import { socketDefaults } from "../config/index.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export interface AdminCommandOptions {
-  adminSocket: string;
+  /** Unset: the default for this user (socket-defaults.ts). */
+  adminSocket?: string;
   output: "json" | "text";
 }
 
 export function addAdminOptions(cmd: Command): Command {
   return cmd
-    .option("--admin-socket <path>", "the server's admin API socket", DEFAULT_ADMIN_SOCKET)
+    .option("--admin-socket <path>", "the server's admin API socket (default: /run/spindle/server/private/admin.sock as root, else under $XDG_RUNTIME_DIR/spindle; see docs/security.md)")
     .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("text"));
 }
 
@@ -29,7 +30,7 @@ export async function runAdmin<T>(
   try {
     // Loaded on demand so `spindle --help` and non-admin commands start fast.
     const { createAdminClient } = await import("../../ca/admin/index.js");
-    result = await call(createAdminClient({ socketPath: opts.adminSocket }));
+    result = await call(createAdminClient({ socketPath: opts.adminSocket ?? socketDefaults(io.env).serverAdminSocket }));
   } catch (err) {
     failWith(io, opts, err);
   }

@@ -9,7 +9,8 @@ import { SpindleError, spindleError } from "../../common/errors.js";
 import { createLogger, type Logger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
 import type { AgentNodeAttestor } from "../../agent/nodeattestors/plugin.js";
-import { DEFAULT_AGENT_ADMIN_SOCKET, loadAgentConfig, type AgentConfig, type AgentFlags } from "../config/agent-config.js";
+import { socketDefaults } from "../config/socket-defaults.js";
+import { loadAgentConfig, type AgentConfig, type AgentFlags } from "../config/agent-config.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 import { registerAgentAdminCommands } from "./agent-admin.js";
 
@@ -24,7 +25,7 @@ export function registerAgentCommands(group: Command, io: CliIO): void {
     .option("-c, --config <file>", "YAML configuration file (see conf/agent-full.yaml)")
     .option("--server-address <host:port>", "agent API address of a server replica; repeat for failover (overrides server_addresses)", collect)
     .option("--trust-domain <name>", "trust domain (overrides trust_domain)")
-    .option("--socket-path <path>", "public socket (overrides socket_path; default /tmp/spindle-agent/public/api.sock)")
+    .option("--socket-path <path>", `public socket (overrides socket_path; default ${socketDefaults(io.env).agentSocket})`)
     .option("--join-token <token>", "attest with this join token (replaces node_attestor)")
     .option("--trust-bundle <file>", "PEM X.509 authorities to verify the server with (overrides trust_bundle)")
     .option("--data-dir <dir>", "data directory (overrides data_dir)")
@@ -51,7 +52,7 @@ export function registerAgentCommands(group: Command, io: CliIO): void {
   group
     .command("envoys")
     .description("list the Envoys connected to a running agent and what each last ACKed or NACKed")
-    .option("--admin-socket <path>", "the agent's admin socket", DEFAULT_AGENT_ADMIN_SOCKET)
+    .option("--admin-socket <path>", "the agent's admin socket", socketDefaults(io.env).agentAdminSocket)
     .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("text"))
     .action(async (opts: { adminSocket: string; output: "json" | "text" }) => {
       const { agentAdminGet } = await import("../../agent/admin/index.js");

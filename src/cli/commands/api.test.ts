@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { startWorkloadApi, type WorkloadApiHarness } from "../../agent/workload-api/test-harness.testing.js";
 import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../agent/workload-api/testing.js";
+import { signRawTestJws } from "../../spiffe/testing/index.js";
 import { runCli } from "../program.js";
 
 const ID = "spiffe://example.org/cli";
@@ -103,6 +104,12 @@ describe("spindle api", () => {
     const wrong = await cli({}, "api", "validate", "jwt", ...sock, "--audience", "aud-2", "--svid", token.svid);
     assert.equal(wrong.code, 1);
     assert.match(wrong.err, /INVALID_ARGUMENT: JWT-SVID invalid: aud/);
+    // A correctly signed token naming `aud` twice: refused by the CLI itself, before any agent.
+    const [h, p] = token.svid.split(".").map((part) => Buffer.from(part, "base64url").toString("utf8"));
+    const twice = signRawTestJws(source.trust.jwt, h!, p!.replace(/^\{/, '{"aud":"someone-else",'));
+    const dup = await cli({}, "api", "validate", "jwt", ...sock, "--audience", "aud-1", "--svid", twice);
+    assert.equal(dup.code, 1);
+    assert.match(dup.err, /ERR_JWT_MALFORMED: JWT-SVID invalid: the payload has the member "aud" more than once/);
     const denied = await cli({}, "api", "fetch", "jwt", ...sock, "--audience", "a", "--spiffe-id", "spiffe://example.org/not-mine");
     assert.equal(denied.code, 1);
     assert.match(denied.err, /PERMISSION_DENIED/);

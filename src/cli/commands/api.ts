@@ -1,28 +1,38 @@
 // `spindle api`: a SPIFFE Workload API client that works against any SPIFFE agent (plain grpc-js
 // with the `workload.spiffe.io` header). The address is --socket-path, else SPIFFE_ENDPOINT_SOCKET,
 // else the Spindle agent's default socket.
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { createBackoff } from "../../common/backoff.js";
 import { GrpcStatus as grpcStatus, SpindleError } from "../../common/errors.js";
-import { createWorkloadApiClient, DEFAULT_WORKLOAD_API_SOCKET, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
+import { decodeJwtSvidParts } from "../../spiffe/index.js";
+import { createWorkloadApiClient, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
+import { defaultWorkloadSocket } from "../config/socket-defaults.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 import { bundlesText, writeX509Files, x509ContextJson, x509ContextText } from "./api-render.js";
 
 interface ApiOptions {
   socketPath?: string;
+  socketOwner?: number[];
   output: "json" | "text";
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+function uidList(value: string, previous: number[] = []): number[] {
+  const uid = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(uid)) throw new InvalidArgumentError(`--socket-owner must be a numeric uid, got ${JSON.stringify(value)}`);
+  return [...previous, uid];
+}
+
 function addApiOptions(cmd: Command): Command {
   return cmd
-    .option("--socket-path <address>", `Workload API address: /abs/path, unix:///abs/path or tcp://ip:port (default: $SPIFFE_ENDPOINT_SOCKET, else ${DEFAULT_WORKLOAD_API_SOCKET})`)
+    .option("--socket-path <address>", "Workload API address: /abs/path, unix:///abs/path or tcp://ip:port (default: $SPIFFE_ENDPOINT_SOCKET, else this user's agent socket when it exists, else /run/spindle/agent/public/api.sock)")
+    .option("--socket-owner <uid>", "also trust socket directories owned by this uid (the agent's user when it is neither root nor you; repeatable)", uidList)
     .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("text"));
 }
 
 function address(io: CliIO, opts: ApiOptions): string {
-  const chosen = opts.socketPath ?? io.env["SPIFFE_ENDPOINT_SOCKET"] ?? DEFAULT_WORKLOAD_API_SOCKET;
+  const chosen = opts.socketPath ?? io.env["SPIFFE_ENDPOINT_SOCKET"] ?? defaultWorkloadSocket(io.env);
   workloadApiTarget(chosen); // fails early with ERR_WORKLOAD_API_ENDPOINT
   return chosen;
 }
@@ -37,7 +47,7 @@ function fail(io: CliIO, opts: ApiOptions, err: unknown): never {
 async function withClient<T>(io: CliIO, opts: ApiOptions, fn: (client: WorkloadApiClient) => Promise<T>): Promise<T> {
   let client: WorkloadApiClient | undefined;
   try {
-    client = createWorkloadApiClient({ address: address(io, opts) });
+    client = createWorkloadApiClient({ address: address(io, opts), trustedSocketOwners: opts.socketOwner });
     return await fn(client);
   } catch (err) {
     return fail(io, opts, err);
@@ -92,7 +102,12 @@ export function registerApiCommands(group: Command, io: CliIO): void {
     .requiredOption("--audience <aud>", "the audience the token must carry")
     .requiredOption("--svid <token>", "the JWT-SVID (compact JWS)")
     .action(async (opts: ApiOptions & { audience: string; svid: string }) => {
-      const res = await withClient(io, opts, (c) => c.validateJwtSvid(opts.audience, opts.svid));
+      // The agent checks everything; a token whose header or claims name a member twice is
+      // refused here too, so no agent that keeps the last duplicate is asked at all.
+      const res = await withClient(io, opts, (c) => {
+        decodeJwtSvidParts(opts.svid);
+        return c.validateJwtSvid(opts.audience, opts.svid);
+      });
       if (opts.output === "json") json(io, { spiffe_id: res.spiffeId, claims: res.claims ?? {} });
       else io.stdout(`SVID is valid.\nSPIFFE ID: ${res.spiffeId}\nClaims:    ${JSON.stringify(res.claims ?? {})}\n`);
     });
@@ -102,7 +117,7 @@ export function registerApiCommands(group: Command, io: CliIO): void {
     .action(async (opts: ApiOptions & { count?: number }) => {
       let client: WorkloadApiClient;
       try {
-        client = createWorkloadApiClient({ address: address(io, opts) });
+        client = createWorkloadApiClient({ address: address(io, opts), trustedSocketOwners: opts.socketOwner });
       } catch (err) {
         fail(io, opts, err);
       }

@@ -15,8 +15,7 @@ import { createLogger, type Logger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
-import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
-import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/agent-config.js";
+import { socketDefaults } from "../config/index.js";
 import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
 
 interface DevOpts {
@@ -84,9 +83,9 @@ export function registerDevCommand(cmd: Command, io: CliIO): void {
       return v;
     }, "example.org")
     .option("--data-dir <dir>", "the datastore and CA keys, kept across runs", DEFAULT_DEV_DATA_DIR)
-    .option("--socket-path <path>", "the agent's public socket (Workload API, SDS)", DEFAULT_AGENT_SOCKET)
-    .option("--admin-socket <path>", "the server's admin socket (spindle entry/token/bundle ...)", DEFAULT_ADMIN_SOCKET)
-    .option("--agent-admin-socket <path>", "the agent's admin socket (spindle explain, spindle agent envoys)", DEFAULT_AGENT_ADMIN_SOCKET)
+    .option("--socket-path <path>", "the agent's public socket (Workload API, SDS)", socketDefaults(io.env).agentSocket)
+    .option("--admin-socket <path>", "the server's admin socket (spindle entry/token/bundle ...)", socketDefaults(io.env).serverAdminSocket)
+    .option("--agent-admin-socket <path>", "the agent's admin socket (spindle explain, spindle agent envoys)", socketDefaults(io.env).agentAdminSocket)
     .option("--log-level <level>", "trace|debug|info|warn|error|fatal|silent", "warn")
     .action(async (opts: DevOpts) => {
       const logger = createLogger({ level: opts.logLevel, base: { service: "spindle-dev" } });

@@ -6,7 +6,7 @@ import { Option } from "commander";
 import type { Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { EnvoyConfigFormat } from "../../common/envoy-schema.js";
-import { DEFAULT_AGENT_SOCKET } from "../../sds/bootstrap/constants.js";
+import { defaultWorkloadSocket } from "../config/socket-defaults.js";
 import type { BootstrapFormat } from "../../sds/bootstrap/index.js";
 import { CliExit, errorLine } from "../program.js";
 import type { CliIO } from "../program.js";
@@ -48,7 +48,7 @@ export function registerEnvoyCommands(group: Command, io: CliIO): void {
     .option("--peer-id <id>", "a SPIFFE ID allowed on the other end: sidecar callers, and the upstream unless --upstream-id is given (repeatable)", collect)
     .option("--upstream-id <id>", "a SPIFFE ID the upstream must present (repeatable; default: the --peer-id list)", collect)
     .option("--validation-context <name>", "bundle secret: ROOTCA, ALL or spiffe://<td> (default: ALL when a peer is in another trust domain, else ROOTCA)")
-    .option("--socket-path <path>", `the agent's public socket (default: ${DEFAULT_AGENT_SOCKET})`)
+    .option("--socket-path <path>", "the agent's public socket (default: this user's agent socket when it exists, else /run/spindle/agent/public/api.sock)")
     .option("--admin <addr>", "Envoy admin listener, HOST:PORT (default: 127.0.0.1:9901)")
     .option("--node-id <id>", "node.id (default: spindle-<role>)")
     .option("--cluster <name>", "node.cluster (default: spindle-<role>)")
@@ -58,7 +58,7 @@ export function registerEnvoyCommands(group: Command, io: CliIO): void {
       const [{ decodeEnvoyConfig }, { generateBootstrap, renderBootstrap }] = await Promise.all([loadSchema(), loadBootstrap()]);
       run(io, () => {
         const { peerId, upstreamId, format, ...flags } = opts;
-        const bootstrap = generateBootstrap({ ...flags, peerIds: peerId, upstreamIds: upstreamId });
+        const bootstrap = generateBootstrap({ ...flags, socketPath: flags.socketPath ?? defaultWorkloadSocket(io.env), peerIds: peerId, upstreamIds: upstreamId });
         // Never print a config Envoy would refuse: the output goes through the validator first.
         decodeEnvoyConfig(BOOTSTRAP_TYPE, bootstrap, { source: "generated bootstrap" });
         io.stdout(renderBootstrap(bootstrap, format));

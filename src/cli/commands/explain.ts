@@ -2,7 +2,7 @@
 // gets the identities it gets, or which selectors it lacks for the closest entry.
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { isErrorCode, SpindleError } from "../../common/errors.js";
-import { DEFAULT_AGENT_ADMIN_SOCKET } from "../config/agent-config.js";
+import { socketDefaults } from "../config/socket-defaults.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export function registerExplain(cmd: Command, io: CliIO): void {
@@ -12,7 +12,7 @@ export function registerExplain(cmd: Command, io: CliIO): void {
       if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`--pid must be a positive integer, got ${JSON.stringify(v)}`);
       return n;
     })
-    .option("--admin-socket <path>", "the agent's admin socket", DEFAULT_AGENT_ADMIN_SOCKET)
+    .option("--admin-socket <path>", "the agent's admin socket", socketDefaults(io.env).agentAdminSocket)
     .addOption(new Option("--output <format>", "output format").choices(["json", "text"]).default("text"))
     .action(async (opts: { pid: number; adminSocket: string; output: "json" | "text" }) => {
       const { agentAdminGet } = await import("../../agent/admin/client.js");

@@ -25,11 +25,14 @@ function problemsOf(fn: () => unknown): string[] {
 const TOKEN = "abcdefghijklmnopqrstuvwxyz012345";
 
 test("conf/agent.yaml loads with defaults", () => {
-  const c = loadAgentConfig({ configFile: join(CONF, "agent.yaml"), flags: {}, env: { SPINDLE_JOIN_TOKEN: TOKEN }, cwd });
+  const c = loadAgentConfig({ configFile: join(CONF, "agent.yaml"), flags: {}, env: { SPINDLE_JOIN_TOKEN: TOKEN }, cwd, uid: 0 });
   assert.equal(c.trustDomain, "example.org");
   assert.deepEqual(c.serverAddresses, ["spindle-server.internal:8081"]);
-  assert.equal(c.socketPath, "/tmp/spindle-agent/public/api.sock");
-  assert.equal(c.adminSocket, "/tmp/spindle-agent/private/admin.sock");
+  assert.equal(c.socketPath, "/run/spindle/agent/public/api.sock");
+  assert.equal(c.adminSocket, "/run/spindle/agent/private/admin.sock");
+  const user = loadAgentConfig({ configFile: join(CONF, "agent.yaml"), flags: {}, env: { SPINDLE_JOIN_TOKEN: TOKEN, XDG_RUNTIME_DIR: "/run/user/1000" }, cwd, uid: 1000 });
+  assert.equal(user.socketPath, "/run/user/1000/spindle/agent/public/api.sock", "a non-root agent defaults to its runtime directory");
+  assert.equal(user.adminSocket, "/run/user/1000/spindle/agent/private/admin.sock");
   assert.equal(c.dataDir, "/var/lib/spindle/agent");
   assert.equal(c.trustBundlePath, "/etc/spindle/bundle.pem");
   assert.equal(c.insecureBootstrap, false);

@@ -20,9 +20,8 @@ import { trustDomainProblem } from "../../ca/registration/index.js";
 import { parseDurationSeconds } from "./duration.js";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 import { parseHostPort } from "./server-config.js";
+import { socketDefaults } from "./socket-defaults.js";
 
-export const DEFAULT_AGENT_SOCKET = "/tmp/spindle-agent/public/api.sock";
-export const DEFAULT_AGENT_ADMIN_SOCKET = "/tmp/spindle-agent/private/admin.sock";
 
 export interface AgentFlags {
   serverAddress?: string[];
@@ -72,9 +71,10 @@ const ATTESTORS = ["join_token", "x509pop", "k8s_psat"] as const;
 const schema = z.strictObject({
   trust_domain: z.string({ error: "is required" }).refine((v) => !trustDomainProblem(v), { error: (i) => trustDomainProblem(String(i.input)) }),
   server_addresses: z.array(hostPort, { error: "is required: a list of host:port" }).min(1, "needs at least one host:port"),
-  socket_path: absolutePath.default(DEFAULT_AGENT_SOCKET),
+  // Defaults (socket-defaults.ts) are filled in before parsing: they depend on the user.
+  socket_path: absolutePath,
   // "" disables the admin socket.
-  admin_socket: z.union([z.literal(""), absolutePath]).default(DEFAULT_AGENT_ADMIN_SOCKET),
+  admin_socket: z.union([z.literal(""), absolutePath]),
   data_dir: z.string().min(1).default("/var/lib/spindle/agent"),
   trust_bundle: z.string().min(1).optional(),
   insecure_bootstrap: z.boolean().default(false),
@@ -113,6 +113,8 @@ export interface LoadAgentConfigOptions {
   flags: AgentFlags;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** The uid the agent runs as (default sockets depend on it); default: this process's. */
+  uid?: number;
 }
 
 /** Runs a plugin's own parser, turning its ERR_CONFIG_INVALID into problems with their paths. */
@@ -168,6 +170,9 @@ export function loadAgentConfig(o: LoadAgentConfigOptions): AgentConfig {
   // --join-token replaces whatever node attestor the file names.
   if (f.joinToken !== undefined) merged["node_attestor"] = { join_token: { token: f.joinToken } };
 
+  const defaults = socketDefaults(o.env, o.uid ?? process.getuid?.());
+  merged["socket_path"] ??= defaults.agentSocket;
+  merged["admin_socket"] ??= defaults.agentAdminSocket;
   const parsed = schema.safeParse(merged);
   if (!parsed.success) problems.push(...zodProblems(parsed.error));
   // Plugin blocks are parsed even when the rest is invalid, so every problem is listed at once.

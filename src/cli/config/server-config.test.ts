@@ -24,10 +24,12 @@ function problemsOf(fn: () => unknown): string[] {
 }
 
 test("conf/server.yaml loads with defaults", () => {
-  const c = loadServerConfig({ configFile: join(CONF, "server.yaml"), flags: {}, env: {}, cwd });
+  const c = loadServerConfig({ configFile: join(CONF, "server.yaml"), flags: {}, env: {}, cwd, uid: 0 });
   assert.equal(c.trustDomain, "example.org");
   assert.deepEqual(c.datastore, { kind: "sqlite", path: "/var/lib/spindle/server/datastore.sqlite3" });
-  assert.equal(c.adminSocket, "/tmp/spindle-server/private/admin.sock");
+  assert.equal(c.adminSocket, "/run/spindle/server/private/admin.sock");
+  const user = loadServerConfig({ configFile: join(CONF, "server.yaml"), flags: {}, env: {}, cwd, uid: 1000 });
+  assert.equal(user.adminSocket, "/tmp/spindle-1000/server/private/admin.sock", "no XDG_RUNTIME_DIR: the per-uid directory under /tmp");
   assert.equal(c.caTtlSeconds, 86400);
   assert.equal(c.x509SvidTtlSeconds, 3600);
   assert.equal(c.jwtSvidTtlSeconds, 300);

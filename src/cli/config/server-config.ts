@@ -14,8 +14,8 @@ import { formatDuration, parseDurationSeconds } from "./duration.js";
 import { relationshipProblems, validateRelationship, type ValidatedRelationship } from "../../ca/federation/index.js";
 import { readFileSync } from "node:fs";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
+import { socketDefaults } from "./socket-defaults.js";
 
-export const DEFAULT_ADMIN_SOCKET = "/tmp/spindle-server/private/admin.sock";
 
 export interface ServerFlags {
   trustDomain?: string;
@@ -124,7 +124,8 @@ const schema = z.strictObject({
   server_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 of [A-Za-z0-9._-]").optional(),
   data_dir: z.string().min(1).default("/var/lib/spindle/server"),
   bind_address: address("0.0.0.0:8081"),
-  admin_socket: z.string().refine(isAbsolute, "must be an absolute path").default(DEFAULT_ADMIN_SOCKET),
+  // Default filled in before parsing (socket-defaults.ts): it depends on the user.
+  admin_socket: z.string().refine(isAbsolute, "must be an absolute path"),
   datastore: z.string().min(1).optional(),
   ca_ttl: duration("24h"),
   x509_svid_ttl: duration("1h"),
@@ -169,6 +170,8 @@ export interface LoadServerConfigOptions {
   flags: ServerFlags;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** The uid the server runs as (the default admin socket depends on it); default: this process's. */
+  uid?: number;
 }
 
 export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOptions> {
@@ -179,6 +182,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     const v = o.flags[flag as keyof ServerFlags];
     if (v !== undefined) merged[key] = v;
   }
+  merged["admin_socket"] ??= socketDefaults(o.env, o.uid ?? process.getuid?.()).serverAdminSocket;
   const parsed = schema.safeParse(merged);
   if (!parsed.success) problems.push(...zodProblems(parsed.error));
   const source = o.configFile ? `${o.configFile} and flags` : "flags";

@@ -154,6 +154,18 @@ test("gateway: edge TLS with the SVID, mTLS to the upstream; a peer in another t
   assert.equal(collect(defaultCert, "validation_context_sds_secret_config").map((v) => obj(v)["name"]).join(), "ALL");
 });
 
+test("listeners and the admin interface bind IP literals: localhost becomes 127.0.0.1, names stay only on clusters", () => {
+  const b = generateBootstrap({ role: "sidecar", peerIds: [API], listen: "localhost:8443", admin: "LOCALHOST:9901", app: "localhost:8080", upstream: "localhost:7443", outboundListen: "localhost:9000" });
+  const [inbound, outbound] = listeners(b);
+  assert.deepEqual(obj(inbound!["address"])["socket_address"], { address: "127.0.0.1", port_value: 8443 });
+  assert.deepEqual(obj(outbound!["address"])["socket_address"], { address: "127.0.0.1", port_value: 9000 });
+  assert.deepEqual(obj(obj(b["admin"])["address"])["socket_address"], { address: "127.0.0.1", port_value: 9901 });
+  // Clusters resolve names themselves (STRICT_DNS): the app and the upstream keep theirs.
+  const addresses = collect(b, "socket_address").map((a) => obj(a)["address"]);
+  assert.deepEqual(addresses.filter((a) => a === "localhost").length, 2, JSON.stringify(addresses));
+  assert.ok(!JSON.stringify(listeners(b)).includes("localhost"));
+});
+
 test("bad flags are all reported with ERR_CONFIG_INVALID, each naming its flag", () => {
   const cases: [BootstrapInput, RegExp][] = [
     [{}, /--role: is required/],
@@ -170,6 +182,9 @@ test("bad flags are all reported with ERR_CONFIG_INVALID, each naming its flag",
     [{ role: "sidecar", peerIds: [API], listen: "8443" }, /--listen: must be HOST:PORT/],
     [{ role: "sidecar", peerIds: [API], app: "localhost:70000" }, /--app: must be HOST:PORT.*"localhost:70000"/],
     [{ role: "sidecar", peerIds: [API], admin: "[zz]:1" }, /--admin: must be HOST:PORT/],
+    [{ role: "sidecar", peerIds: [API], listen: "web.internal:8443" }, /--listen: Envoy binds listeners and its admin interface to IP addresses only, got the name "web.internal"/],
+    [{ role: "sidecar", peerIds: [API], upstream: "a:1", outboundListen: "app-host:9000" }, /--outbound-listen: Envoy binds .* "app-host"/],
+    [{ role: "sidecar", peerIds: [API], admin: "envoy-admin:9901" }, /--admin: Envoy binds .* "envoy-admin"/],
     [{ role: "sidecar", peerIds: [API], socketPath: "run/api.sock" }, /--socket-path: must be an absolute path/],
     [{ role: "sidecar", peerIds: [API], validationContext: "EVERYTHING" }, /--validation-context: must be ROOTCA, ALL or spiffe:\/\/<trust-domain>/],
     [{ role: "sidecar", peerIds: [API], validationContext: API }, /--validation-context: must be ROOTCA/],

@@ -29,5 +29,5 @@ export const AUTHZ_FILTERS = ["spindle.authz.deny", "spindle.authz.allow"] as co
 /** The static cluster that reaches the agent socket. */
 export const AGENT_CLUSTER = "spindle_agent";
 
-/** The agent's public socket (Workload API + SDS + ECDS) when its config does not move it. */
-export const DEFAULT_AGENT_SOCKET = "/tmp/spindle-agent/public/api.sock";
+/** The public socket of an agent run as root (Workload API + SDS + ECDS) when its config does not move it. */
+export const DEFAULT_AGENT_SOCKET = "/run/spindle/agent/public/api.sock";

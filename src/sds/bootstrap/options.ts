@@ -82,10 +82,11 @@ export function parseBootstrapOptions(input: BootstrapInput): BootstrapOptions {
   const peerIds = (input.peerIds ?? []).map((id) => workloadId("peerIds", id));
   const upstreamIds = input.upstreamIds?.length ? input.upstreamIds.map((id) => workloadId("upstreamIds", id)) : peerIds;
   const address = (key: keyof BootstrapInput, value: string | undefined, fallback: string) => hostPort(value ?? fallback, (why) => bad(key, why));
-  const listen = address("listen", input.listen, "0.0.0.0:8443");
+  const bindAddress = (key: keyof BootstrapInput, value: string | undefined, fallback: string) => bindable(address(key, value, fallback), (why) => bad(key, why));
+  const listen = bindAddress("listen", input.listen, "0.0.0.0:8443");
   const app = address("app", input.app, "127.0.0.1:8080");
-  const outboundListen = address("outboundListen", input.outboundListen, "127.0.0.1:9000");
-  const admin = address("admin", input.admin, "127.0.0.1:9901");
+  const outboundListen = bindAddress("outboundListen", input.outboundListen, "127.0.0.1:9000");
+  const admin = bindAddress("admin", input.admin, "127.0.0.1:9901");
   const upstream = input.upstream === undefined ? undefined : address("upstream", input.upstream, "");
   const socketPath = input.socketPath ?? DEFAULT_AGENT_SOCKET;
   if (!socketPath.startsWith("/")) bad("socketPath", `must be an absolute path, got ${JSON.stringify(socketPath)}`);
@@ -150,6 +151,19 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], onBad: ()
   if ((allowed as readonly string[]).includes(value)) return value as T;
   onBad();
   return undefined;
+}
+
+/**
+ * Envoy binds listeners and the admin interface to IP literals only (`SocketAddress.address` of
+ * a listener or of `Admin.address` is not resolved; a name fails with "malformed IP address").
+ * `localhost` means the IPv4 loopback, 127.0.0.1; any other name is refused here rather than
+ * written into a bootstrap Envoy would not start with (docs/commands/envoy.md).
+ */
+export function bindable(a: HostPort, bad: (why: string) => void): HostPort {
+  if (a.isIp || a.host === "" || a.port === 0) return a;
+  if (a.host.toLowerCase() === "localhost") return { host: "127.0.0.1", port: a.port, isIp: true };
+  bad(`Envoy binds listeners and its admin interface to IP addresses only, got the name ${JSON.stringify(a.host)}; use an IP literal (0.0.0.0, 127.0.0.1, [::], [::1]) or localhost (127.0.0.1)`);
+  return a;
 }
 
 /** Parses `host:port` or `[ipv6]:port`. */

@@ -1,5 +1,5 @@
 // Test-only JWT-SVID factory: authorities (key + kid) and tokens with any header or claim changed.
-import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { CompactSign, type JWK } from "jose";
 
 export type TestJwtAlg = "RS256" | "RS384" | "RS512" | "ES256" | "ES384" | "ES512" | "PS256" | "PS384" | "PS512";
@@ -60,4 +60,16 @@ export async function signTestJwtSvid(authority: TestJwtAuthority, o: TestJwtOpt
 export function encodeTestJws(header: Record<string, unknown>, claims: Record<string, unknown>, signature = ""): string {
   const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
   return `${part(header)}.${part(claims)}.${signature}`;
+}
+
+/**
+ * Signs a compact JWS whose header and payload are the given JSON TEXT, byte for byte (members
+ * named twice, odd escapes), with the authority's key. ES* and RS* only.
+ */
+export function signRawTestJws(authority: TestJwtAuthority, headerJson: string, payloadJson: string): string {
+  if (!/^(ES|RS)/.test(authority.alg)) throw new TypeError(`signRawTestJws: ${authority.alg} is not supported`);
+  const input = `${Buffer.from(headerJson).toString("base64url")}.${Buffer.from(payloadJson).toString("base64url")}`;
+  const digest = `sha${authority.alg.slice(2)}`;
+  const signature = sign(digest, Buffer.from(input), { key: authority.privateKey, dsaEncoding: "ieee-p1363" });
+  return `${input}.${signature.toString("base64url")}`;
 }
