@@ -4,7 +4,7 @@
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
-import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
+import { DEFAULT_ADMIN_SOCKET } from "../config/defaults.js";
 import { CliExit, type CliIO } from "../program.js";
 
 export interface AdminCommandOptions {
@@ -28,7 +28,8 @@ export async function runAdmin<T>(
   let result: T;
   try {
     // Loaded on demand so `spindle --help` and non-admin commands start fast.
-    const { createAdminClient } = await import("../../ca/admin/index.js");
+    // The client module alone: the admin index also exports the server side.
+    const { createAdminClient } = await import("../../ca/admin/client.js");
     result = await call(createAdminClient({ socketPath: opts.adminSocket }));
   } catch (err) {
     failWith(io, opts, err);

@@ -15,8 +15,7 @@ import { createLogger, type Logger } from "../../common/logger.js";
 import { pemToDers } from "../../common/pem.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
-import { DEFAULT_ADMIN_SOCKET } from "../config/index.js";
-import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/agent-config.js";
+import { DEFAULT_ADMIN_SOCKET, DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "../config/defaults.js";
 import { CliExit, packageVersion, type CliIO } from "../program.js";
 
 interface DevOpts {

@@ -2,7 +2,7 @@
 // gets the identities it gets, or which selectors it lacks for the closest entry.
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
-import { DEFAULT_AGENT_ADMIN_SOCKET } from "../config/agent-config.js";
+import { DEFAULT_AGENT_ADMIN_SOCKET } from "../config/defaults.js";
 import { CliExit, type CliIO } from "../program.js";
 
 export function registerExplain(cmd: Command, io: CliIO): void {

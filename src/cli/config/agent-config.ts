@@ -18,11 +18,11 @@ import { parseK8sPsatAgentConfig, type K8sPsatAgentConfig } from "../../agent/no
 import { parseX509PopAgentConfig, type X509PopAgentConfig } from "../../agent/nodeattestors/x509pop/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { parseDurationSeconds } from "./duration.js";
+import { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET } from "./defaults.js";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 import { parseHostPort } from "./server-config.js";
 
-export const DEFAULT_AGENT_SOCKET = "/tmp/spindle-agent/public/api.sock";
-export const DEFAULT_AGENT_ADMIN_SOCKET = "/tmp/spindle-agent/private/admin.sock";
+export { DEFAULT_AGENT_ADMIN_SOCKET, DEFAULT_AGENT_SOCKET };
 
 export interface AgentFlags {
   serverAddress?: string[];

@@ -8,9 +8,10 @@ import type { AgentApiLimits, ServerOptions, HostPort } from "../../ca/server/op
 import { parseDatastoreLocation } from "../../ca/datastore/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { parseDurationSeconds } from "./duration.js";
+import { DEFAULT_ADMIN_SOCKET } from "./defaults.js";
 import { configInvalid, expandEnv, readYamlFile, zodProblems, type Problem } from "./load.js";
 
-export const DEFAULT_ADMIN_SOCKET = "/tmp/spindle-server/private/admin.sock";
+export { DEFAULT_ADMIN_SOCKET };
 
 export interface ServerFlags {
   trustDomain?: string;
