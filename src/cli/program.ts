@@ -3,7 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { SpindleError } from "../common/errors.js";
-import { registerCommandGroups } from "./commands/index.js";
+import { registerCommandGroups, selectedGroup } from "./commands/index.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -17,7 +17,11 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
-export function buildProgram(io: CliIO): Command {
+/**
+ * The command tree for `argv`: every group is declared, only the one `argv` selects is loaded
+ * (`"*"` as argv[0] loads them all, for tooling that walks the whole tree).
+ */
+export async function buildProgram(io: CliIO, argv: readonly string[] = ["*"]): Promise<Command> {
   const program = new Command("spindle")
     .description("SPIFFE identity provider: CA server, node agent (Workload API + Envoy SDS) and RBAC authorization compiler")
     .version(packageVersion(), "-v, --version", "print the version and exit")
@@ -28,13 +32,13 @@ export function buildProgram(io: CliIO): Command {
       // Usage errors (unknown option, missing argument) take the same form as every other error.
       outputError: (s, write) => write(errorLine(new SpindleError("ERR_INVALID_ARGUMENT", s.replace(/^error: /, "")))),
     });
-  registerCommandGroups(program, io);
+  await registerCommandGroups(program, io, argv[0] === "*" ? "*" : selectedGroup(argv));
   return program;
 }
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   try {

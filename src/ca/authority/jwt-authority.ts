@@ -1,7 +1,7 @@
 // JWT signing authorities and JWT-SVID minting (PROTOCOLS.md section 3): JWS compact with `kid`
 // and `typ: JWT`; claims sub, aud, exp, iat and optionally iss.
-import { randomBytes, type KeyObject } from "node:crypto";
-import { SignJWT, calculateJwkThumbprint, type JWK } from "jose";
+import { randomBytes, sign, type KeyObject } from "node:crypto";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import type { JwtAuthorityRecord, KeyManager, KeyType } from "../contracts.js";
 import { keyTypeOf } from "../keys/index.js";
 
@@ -61,14 +61,26 @@ export interface JwtClaimsInput {
   issuer: string | undefined;
 }
 
-/** Signs a JWT-SVID. Times are epoch seconds. A single audience is a string, several an array (RFC 7519 4.1.3). */
+const HASH: Record<JwtSigner["alg"], string> = { ES256: "sha256", ES384: "sha384", RS256: "sha256" };
+
+const b64url = (s: string): string => Buffer.from(s, "utf8").toString("base64url");
+
+/**
+ * Signs a JWT-SVID. Times are epoch seconds. A single audience is a string, several an array (RFC
+ * 7519 4.1.3). The JWS Compact Serialization (RFC 7515 section 7.1) is built here and signed with
+ * node:crypto in one synchronous call: ECDSA signatures are the fixed-width R || S that JWS
+ * requires (RFC 7518 section 3.4, `ieee-p1363`), RS256 is RSASSA-PKCS1-v1_5 (section 3.3).
+ */
 export async function signJwtSvid(signer: JwtSigner, c: JwtClaimsInput): Promise<string> {
-  const jwt = new SignJWT({})
-    .setProtectedHeader({ alg: signer.alg, kid: signer.record.kid, typ: "JWT" })
-    .setSubject(c.spiffeId)
-    .setAudience(c.audience.length === 1 ? c.audience[0]! : [...c.audience])
-    .setIssuedAt(c.issuedAt)
-    .setExpirationTime(c.expiresAt);
-  if (c.issuer !== undefined) jwt.setIssuer(c.issuer);
-  return jwt.sign(signer.privateKey);
+  const header = { alg: signer.alg, kid: signer.record.kid, typ: "JWT" };
+  const claims: Record<string, unknown> = {
+    sub: c.spiffeId,
+    aud: c.audience.length === 1 ? c.audience[0]! : [...c.audience],
+    iat: c.issuedAt,
+    exp: c.expiresAt,
+  };
+  if (c.issuer !== undefined) claims.iss = c.issuer;
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  const signature = sign(HASH[signer.alg], Buffer.from(input, "ascii"), signer.alg === "RS256" ? signer.privateKey : { key: signer.privateKey, dsaEncoding: "ieee-p1363" });
+  return `${input}.${signature.toString("base64url")}`;
 }

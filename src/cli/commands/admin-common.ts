@@ -4,7 +4,7 @@
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
-import { socketDefaults } from "../config/index.js";
+import { socketDefaults } from "../config/socket-defaults.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 
 export interface AdminCommandOptions {
@@ -29,7 +29,8 @@ export async function runAdmin<T>(
   let result: T;
   try {
     // Loaded on demand so `spindle --help` and non-admin commands start fast.
-    const { createAdminClient } = await import("../../ca/admin/index.js");
+    // The client module alone: the admin index also exports the server side.
+    const { createAdminClient } = await import("../../ca/admin/client.js");
     result = await call(createAdminClient({ socketPath: opts.adminSocket ?? socketDefaults(io.env).serverAdminSocket }));
   } catch (err) {
     failWith(io, opts, err);

@@ -4,7 +4,7 @@ import type { Entry } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { EntrySchema, EntryFilterSchema } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { parseSelector } from "../../spiffe/index.js";
-import { formatDuration, parseDurationSeconds } from "../config/index.js";
+import { formatDuration, parseDurationSeconds } from "../config/duration.js";
 import { toJson } from "@bufbuild/protobuf";
 import { EntrySchema as EntryMessage } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { iso, withTimes } from "./admin-common.js";
