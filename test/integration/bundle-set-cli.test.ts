@@ -72,18 +72,18 @@ test("bad bundle set input: one clear error each, nothing stored", async () => {
     return f;
   };
   const cases: [string, string[], RegExp][] = [
-    ["id with a path", ["--id", "spiffe://bad.org/workload", "--format", "pem", "--path", pemFile], /^error: ERR_TRUST_DOMAIN_INVALID: --id "spiffe:\/\/bad\.org\/workload": a trust domain's SPIFFE ID has no path \(spiffe:\/\/bad\.org\)\n$/],
-    ["upper-case id", ["--id", "Bad.Org", "--path", jsonFile], /^error: ERR_TRUST_DOMAIN_INVALID: --id "Bad\.Org": /],
-    ["bad scheme", ["--id", "spiffe:/bad.org", "--path", jsonFile], /^error: ERR_TRUST_DOMAIN_INVALID: --id "spiffe:\/bad\.org": /],
-    ["PEM given as spiffe", ["--id", "bad.org", "--path", pemFile], /^error: ERR_BUNDLE_INVALID: --path .*good\.pem: holds PEM, not a SPIFFE bundle \(JSON\); use --format pem\n$/],
-    ["JSON given as pem", ["--id", "bad.org", "--format", "pem", "--path", jsonFile], /^error: ERR_PEM_INVALID: --path .*good\.json: holds JSON, not PEM; use --format spiffe for a SPIFFE bundle\n$/],
-    ["no PEM block", ["--id", "bad.org", "--format", "pem", "--path", write("empty.pem", "not a certificate\n")], /^error: ERR_PEM_INVALID: --path .*empty\.pem: no PEM CERTIFICATE block found\n$/],
-    ["a private key in the PEM", ["--id", "bad.org", "--format", "pem", "--path", write("key.pem", readFileSync(pemFile, "utf8") + readFileSync(join(srv.dir, "good.key"), "utf8"))], /^error: ERR_PEM_INVALID: --path .*key\.pem: holds a "PRIVATE KEY" PEM block; a bundle holds only CERTIFICATE blocks\n$/],
-    ["garbage DER", ["--id", "bad.org", "--format", "pem", "--path", write("junk.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")], /^error: ERR_PEM_INVALID: --path .*junk\.pem: certificate #1 is not a DER X\.509 certificate\n$/],
-    ["a leaf, not a CA", ["--id", "bad.org", "--format", "pem", "--path", write("leaf.pem", caPem("leaf", false))], /^error: ERR_BUNDLE_INVALID: --path .*leaf\.pem: certificate #1 \(CN=leaf\) is not a CA certificate/],
-    ["malformed JSON", ["--id", "bad.org", "--path", write("bad.json", "{ keys: ")], /^error: ERR_BUNDLE_INVALID: invalid SPIFFE bundle for trust domain "bad\.org": \$: is not JSON\n$/],
+    ["id with a path", ["--id", "spiffe://bad.org/workload", "--format", "pem", "--path", pemFile], /^error \[ERR_TRUST_DOMAIN_INVALID\]: --id "spiffe:\/\/bad\.org\/workload": a trust domain's SPIFFE ID has no path \(spiffe:\/\/bad\.org\)\n$/],
+    ["upper-case id", ["--id", "Bad.Org", "--path", jsonFile], /^error \[ERR_TRUST_DOMAIN_INVALID\]: --id "Bad\.Org": /],
+    ["bad scheme", ["--id", "spiffe:/bad.org", "--path", jsonFile], /^error \[ERR_TRUST_DOMAIN_INVALID\]: --id "spiffe:\/bad\.org": /],
+    ["PEM given as spiffe", ["--id", "bad.org", "--path", pemFile], /^error \[ERR_BUNDLE_INVALID\]: --path .*good\.pem: holds PEM, not a SPIFFE bundle \(JSON\); use --format pem\n$/],
+    ["JSON given as pem", ["--id", "bad.org", "--format", "pem", "--path", jsonFile], /^error \[ERR_PEM_INVALID\]: --path .*good\.json: holds JSON, not PEM; use --format spiffe for a SPIFFE bundle\n$/],
+    ["no PEM block", ["--id", "bad.org", "--format", "pem", "--path", write("empty.pem", "not a certificate\n")], /^error \[ERR_PEM_INVALID\]: --path .*empty\.pem: no PEM CERTIFICATE block found\n$/],
+    ["a private key in the PEM", ["--id", "bad.org", "--format", "pem", "--path", write("key.pem", readFileSync(pemFile, "utf8") + readFileSync(join(srv.dir, "good.key"), "utf8"))], /^error \[ERR_PEM_INVALID\]: --path .*key\.pem: holds a "PRIVATE KEY" PEM block; a bundle holds only CERTIFICATE blocks\n$/],
+    ["garbage DER", ["--id", "bad.org", "--format", "pem", "--path", write("junk.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")], /^error \[ERR_PEM_INVALID\]: --path .*junk\.pem: certificate #1 is not a DER X\.509 certificate\n$/],
+    ["a leaf, not a CA", ["--id", "bad.org", "--format", "pem", "--path", write("leaf.pem", caPem("leaf", false))], /^error \[ERR_BUNDLE_INVALID\]: --path .*leaf\.pem: certificate #1 \(CN=leaf\) is not a CA certificate/],
+    ["malformed JSON", ["--id", "bad.org", "--path", write("bad.json", "{ keys: ")], /^error \[ERR_BUNDLE_INVALID\]: invalid SPIFFE bundle for trust domain "bad\.org": \$: is not JSON\n$/],
     ["unknown format", ["--id", "bad.org", "--format", "der", "--path", pemFile], /error: option '--format <format>' argument 'der' is invalid/],
-    ["missing file", ["--id", "bad.org", "--path", join(srv.dir, "nope.json")], /^error: ERR_INVALID_ARGUMENT: --path .*nope\.json: ENOENT/],
+    ["missing file", ["--id", "bad.org", "--path", join(srv.dir, "nope.json")], /^error \[ERR_INVALID_ARGUMENT\]: --path .*nope\.json: ENOENT/],
   ];
   for (const [what, args, expected] of cases) {
     const r = await cli("bundle", "set", ...args);

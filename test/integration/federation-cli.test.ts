@@ -55,7 +55,7 @@ async function refusedOnce(argv: string[], code: string, pattern: RegExp): Promi
   assert.equal(r.code, 1, r.out + r.err);
   assert.equal(r.out, "");
   assert.equal(r.err.trim().split("\n").length, 1, `one error line: ${r.err}`);
-  assert.match(r.err, new RegExp(`^error: ${code}: `));
+  assert.match(r.err, new RegExp(`^error \\[${code}\\]: `));
   assert.match(r.err, pattern);
   await nothingStored();
 }
@@ -102,7 +102,7 @@ test("create, refresh, show, update, list --output json; delete refused while an
   ep.handler = json('{"keys": [');
   const bad = await cli("refresh", "--trust-domain", TD);
   assert.equal(bad.code, 1);
-  assert.match(bad.err, /^error: ERR_FEDERATION_REFRESH_FAILED: .*not JSON/);
+  assert.match(bad.err, /^error \[ERR_FEDERATION_REFRESH_FAILED\]: .*not JSON/);
   const after = JSON.parse((await cli("show", "--trust-domain", TD, "--output", "json")).out);
   assert.equal(after.status.lastError.reason, "malformed_json");
   assert.equal(after.status.bundle.sequence, 4);
@@ -118,7 +118,7 @@ test("create, refresh, show, update, list --output json; delete refused while an
   const entry = await admin.createEntry({ entry: { spiffeId: "spiffe://example.org/w", parentId: "spiffe://example.org/spindle/agent/x", selectors: [{ type: "unix", value: "uid:1" }], federatesWith: [TD] } });
   const d = await cli("delete", "--trust-domain", TD);
   assert.equal(d.code, 1);
-  assert.match(d.err, /^error: ERR_BUNDLE_IN_USE: /);
+  assert.match(d.err, /^error \[ERR_BUNDLE_IN_USE\]: /);
   assert.equal(JSON.parse((await cli("list", "--output", "json")).out).relationships.length, 1);
 
   // Restart: relationship and stored bundle survive; the refresher runs again.
@@ -154,10 +154,10 @@ test("config relationships are listed as config and cannot be updated or deleted
     for (const argv of [["delete", "--trust-domain", "c.test"], ["update", "--trust-domain", "c.test", "--bundle-endpoint-url", "https://elsewhere.example/"]]) {
       const r = await run(...argv);
       assert.equal(r.code, 1);
-      assert.match(r.err, /^error: ERR_FEDERATION_FROM_CONFIG: .*config file/);
+      assert.match(r.err, /^error \[ERR_FEDERATION_FROM_CONFIG\]: .*config file/);
     }
     const cr = await run("create", "--trust-domain", "c.test", "--bundle-endpoint-url", ep.url, "--bundle-endpoint-profile", "https_web");
-    assert.match(cr.err, /^error: ERR_FEDERATION_FROM_CONFIG: /);
+    assert.match(cr.err, /^error \[ERR_FEDERATION_FROM_CONFIG\]: /);
   } finally {
     await s.close();
   }

@@ -65,11 +65,11 @@ test("SQLite: truncated is ERR_DATASTORE_CORRUPT and untouched; 0-byte and forei
 
   truncateSync(dsPath, Math.floor(size / 2));
   const truncated = readFileSync(dsPath);
-  const corrupt = await refusedWith(a.file, /error: ERR_DATASTORE_CORRUPT: SQLite datastore .* is truncated or damaged/);
+  const corrupt = await refusedWith(a.file, /error \[ERR_DATASTORE_CORRUPT\]: SQLite datastore .* is truncated or damaged/);
   assert.ok(readFileSync(dsPath).equals(truncated), "the truncated file is left byte for byte");
 
   replaceDatastore(dsPath, "");
-  const empty = await refusedWith(a.file, /error: ERR_DATASTORE_MISMATCH: data dir .* has held trust domain "example.org" on datastore sqlite:.*is empty: refusing to start a new trust domain/);
+  const empty = await refusedWith(a.file, /error \[ERR_DATASTORE_MISMATCH\]: data dir .* has held trust domain "example.org" on datastore sqlite:.*is empty: refusing to start a new trust domain/);
   assert.ok(statSync(dsPath).size <= 4096, "no schema was written to the empty file (at most SQLite's header)");
 
   // Another server's datastore of the same trust domain.
@@ -80,7 +80,7 @@ test("SQLite: truncated is ERR_DATASTORE_CORRUPT and untouched; 0-byte and forei
   rmSync(foreign.dataDir, { recursive: true, force: true });
   mkdirSync(foreign.dataDir, { recursive: true, mode: 0o700 });
   copyFileSync(join(a.dataDir, "datastore-identity.json"), join(foreign.dataDir, "datastore-identity.json"));
-  await refusedWith(foreign.file, /error: ERR_DATASTORE_MISMATCH: .*refusing a foreign datastore/);
+  await refusedWith(foreign.file, /error \[ERR_DATASTORE_MISMATCH\]: .*refusing a foreign datastore/);
 
   // Restoring the backup recovers without any flag; the entry is there.
   replaceDatastore(dsPath, readFileSync(join(dir, "a.backup")));
@@ -101,7 +101,7 @@ test("PostgreSQL: an empty database under a data dir that held the trust domain 
   await startAndStop(c.file, c.admin);
   const emptyUrl = await pg.createDatabase("empty");
   writeFileSync(c.file, readFileSync(c.file, "utf8").replace(pg.url, emptyUrl));
-  await refusedWith(c.file, /error: ERR_DATASTORE_MISMATCH: data dir .* has held trust domain "example.org" on datastore postgres:.*is empty/);
+  await refusedWith(c.file, /error \[ERR_DATASTORE_MISMATCH\]: data dir .* has held trust domain "example.org" on datastore postgres:.*is empty/);
   const probe = new pgClient.Client({ connectionString: emptyUrl });
   await probe.connect();
   const tables = await probe.query("select count(*)::int as n from information_schema.tables where table_schema = 'public'");
