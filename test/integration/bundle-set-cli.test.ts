@@ -82,7 +82,7 @@ test("bad bundle set input: one clear error each, nothing stored", async () => {
     ["garbage DER", ["--id", "bad.org", "--format", "pem", "--path", write("junk.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")], /^error \[ERR_PEM_INVALID\]: --path .*junk\.pem: certificate #1 is not a DER X\.509 certificate\n$/],
     ["a leaf, not a CA", ["--id", "bad.org", "--format", "pem", "--path", write("leaf.pem", caPem("leaf", false))], /^error \[ERR_BUNDLE_INVALID\]: --path .*leaf\.pem: certificate #1 \(CN=leaf\) is not a CA certificate/],
     ["malformed JSON", ["--id", "bad.org", "--path", write("bad.json", "{ keys: ")], /^error \[ERR_BUNDLE_INVALID\]: invalid SPIFFE bundle for trust domain "bad\.org": \$: is not JSON\n$/],
-    ["unknown format", ["--id", "bad.org", "--format", "der", "--path", pemFile], /error: option '--format <format>' argument 'der' is invalid/],
+    ["unknown format", ["--id", "bad.org", "--format", "der", "--path", pemFile], /^error \[ERR_INVALID_ARGUMENT\]: option '--format <format>' argument 'der' is invalid/],
     ["missing file", ["--id", "bad.org", "--path", join(srv.dir, "nope.json")], /^error \[ERR_INVALID_ARGUMENT\]: --path .*nope\.json: ENOENT/],
   ];
   for (const [what, args, expected] of cases) {
