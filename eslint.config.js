@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["src/gen/**", "node_modules/**", ".gen-work/**", "test/integration/interop/**/vendor/**"] },
+  { ignores: ["src/gen/**", "dist/**", "node_modules/**", ".gen-work/**", "test/integration/interop/**/vendor/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {

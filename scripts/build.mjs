@@ -3,10 +3,11 @@
 // `bin/spindle.js` loads plain JavaScript instead of transpiling TypeScript on every start.
 // Type checking stays with `tsc --noEmit` (npm run typecheck); this only strips types, which is
 // what esbuild (shipped inside tsx, which is a runtime dependency already) does in well under a
-// second for the whole tree. Files are rewritten only when their source changed, and outputs
-// whose source is gone are removed. `--quiet` prints nothing unless something fails.
+// second for the whole tree. A file is rewritten unless its source has exactly the mtime and size
+// recorded for it by the last build (an edit during a build, or sources restored with older
+// mtimes, are both seen as changes), and outputs whose source is gone are removed. `--quiet` prints nothing unless something fails.
 import { createRequire } from "node:module";
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,19 +32,24 @@ const started = process.hrtime.bigint();
 // Taken before reading any source: an edit made while this runs is newer than the build.
 const startedMs = Date.now();
 const sources = walk(srcDir);
+let previous = {};
+try {
+  previous = JSON.parse(readFileSync(join(distDir, "build-info.json"), "utf8")).sources ?? {};
+} catch {
+  // first build
+}
+const recorded = {};
 const wanted = new Set();
 let written = 0;
 for (const src of sources) {
   const rel = relative(srcDir, src).replace(/\.ts$/, ".js");
   const out = join(distDir, rel);
   wanted.add(out);
-  let outMtime = 0;
-  try {
-    outMtime = statSync(out).mtimeMs;
-  } catch {
-    // not built yet
-  }
-  if (outMtime >= statSync(src).mtimeMs) continue;
+  const st = statSync(src);
+  const stamp = [st.mtimeMs, st.size];
+  recorded[rel] = stamp;
+  const was = previous[rel];
+  if (was && was[0] === stamp[0] && was[1] === stamp[1] && existsSync(out)) continue;
   const result = await esbuild.build({
     entryPoints: [src],
     outfile: out,
@@ -80,7 +86,7 @@ let removed = 0;
 })(distDir);
 // When this build started: bin/spindle.js runs the sources instead of dist/ if any source is newer.
 const infoTmp = join(distDir, `build-info.json.${process.pid}.tmp`);
-writeFileSync(infoTmp, JSON.stringify({ builtAtMs: startedMs }) + "\n");
+writeFileSync(infoTmp, JSON.stringify({ builtAtMs: startedMs, sources: recorded }) + "\n");
 renameSync(infoTmp, join(distDir, "build-info.json"));
 const ms = Number(process.hrtime.bigint() - started) / 1e6;
 if (!quiet || written > 0) process.stderr.write(`build: ${written} of ${sources.length} files compiled to dist/, ${removed} removed (${ms.toFixed(0)} ms)\n`);

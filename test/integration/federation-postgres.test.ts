@@ -53,6 +53,13 @@ test("postgres: two replicas refreshing concurrently keep the highest sequence; 
       assert.equal(decodeSpiffeBundle(parseTrustDomain(TD), stored!.bundle).sequenceNumber, 30, `round ${round}`);
     }
     assert.equal(await ds1.compareAndSetFederatedBundle(TD, remote.doc(1), remote.doc(2)), false, "stale expected value refused on PostgreSQL");
+    assert.equal(await ds1.compareAndSetFederatedBundle("z.test", undefined, remote.doc(1), true), false, "no relationship row: no first bundle stored on PostgreSQL");
+    assert.equal(await ds1.getFederatedBundle("z.test"), undefined);
+    r1.stop();
+    r2.stop();
+    await ds1.deleteFederatedBundle(TD);
+    assert.equal(await ds1.compareAndSetFederatedBundle(TD, undefined, remote.doc(5), true), true, "relationship row present: first bundle stored on PostgreSQL");
+    assert.equal((await ds2.getFederatedBundle(TD))?.bundle, remote.doc(5));
   } finally {
     r1.stop();
     r2.stop();

@@ -61,8 +61,12 @@ export interface Datastore extends AgentStore {
   consumeJoinToken(token: string): Promise<ConsumedJoinToken>;
   /** The state of a token by its public id (its agent ID's last segment); undefined if unknown. */
   joinTokenState(tokenId: string): Promise<JoinTokenState | undefined>;
-  /** Writes `next` only if the stored bundle is still `expected`; false when it changed meanwhile. */
-  compareAndSetFederatedBundle(trustDomain: string, expected: string | undefined, next: string): Promise<boolean>;
+  /**
+   * Writes `next` only if the stored bundle is still `expected`; false when it changed meanwhile.
+   * `onlyWhileRelationshipExists`: a first bundle is stored only while the trust domain's
+   * (API) federation relationship row exists, so a refresh racing a delete stores nothing.
+   */
+  compareAndSetFederatedBundle(trustDomain: string, expected: string | undefined, next: string, onlyWhileRelationshipExists?: boolean): Promise<boolean>;
   /** All or nothing. */
   createFederationRelationships(writes: readonly RelationshipWrite[]): Promise<StoredRelationship[]>;
   updateFederationRelationship(write: RelationshipWrite): Promise<StoredRelationship>;
@@ -135,7 +139,8 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     deleteFederatedBundle: (td) => run("deleteFederatedBundle", () => removeBundle(db, td)),
     createJoinToken: (token, expiresAt, spiffeId) => run("createJoinToken", () => insertToken(db, token, expiresAt, clock.now(), spiffeId)),
     joinTokenState: (tokenId) => run("joinTokenState", () => tokenStateById(db, tokenId, clock.now())),
-    compareAndSetFederatedBundle: (td, expected, next) => run("compareAndSetFederatedBundle", () => compareAndSetBundle(db, td, expected, next, clock.now())),
+    compareAndSetFederatedBundle: (td, expected, next, onlyWhileRelationshipExists) =>
+      run("compareAndSetFederatedBundle", () => compareAndSetBundle(db, td, expected, next, clock.now(), onlyWhileRelationshipExists)),
     createFederationRelationships: (w) => run("createFederationRelationships", () => insertRelationships(db, w, clock.now())),
     updateFederationRelationship: (w) => run("updateFederationRelationship", () => replaceRelationship(db, w, clock.now())),
     deleteFederationRelationship: (td) => run("deleteFederationRelationship", () => removeRelationship(db, td)),

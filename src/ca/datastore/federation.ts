@@ -1,7 +1,7 @@
 // Federation relationships created through the admin API, and the compare-and-set write the
 // bundle refresher uses so HA replicas refreshing the same relationship never overwrite a newer
 // bundle with an older one (docs/federation.md).
-import type { Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import { spindleError } from "../../common/errors.js";
 import { isUniqueViolation } from "./open.js";
 import type { DatabaseSchema, FederationRelationshipsTable } from "./schema.js";
@@ -130,13 +130,30 @@ export async function removeRelationship(db: Kysely<DatabaseSchema>, trustDomain
  * Writes `next` only if the stored bundle is still `expected` (undefined: no bundle stored yet).
  * Returns false when another writer (an HA replica, `bundle set`) changed it first.
  */
-export async function compareAndSetBundle(db: Db, trustDomain: string, expected: string | undefined, next: string, now: number): Promise<boolean> {
+export async function compareAndSetBundle(
+  db: Db,
+  trustDomain: string,
+  expected: string | undefined,
+  next: string,
+  now: number,
+  onlyWhileRelationshipExists = false,
+): Promise<boolean> {
   if (expected === undefined) {
-    const r = await db
-      .insertInto("federated_bundles")
-      .values({ trust_domain: trustDomain, bundle: next, updated_at: now })
-      .onConflict((oc) => oc.column("trust_domain").doNothing())
-      .executeTakeFirst();
+    // A refresh that was in flight (on this or another replica) when its relationship was deleted
+    // must not bring the deleted bundle back: with onlyWhileRelationshipExists the insert happens
+    // only while the relationship row is still there, in the same statement.
+    const insert = onlyWhileRelationshipExists
+      ? db
+          .insertInto("federated_bundles")
+          .columns(["trust_domain", "bundle", "updated_at"])
+          .expression(
+            db
+              .selectFrom("federation_relationships")
+              .where("trust_domain", "=", trustDomain)
+              .select([sql<string>`cast(${trustDomain} as text)`.as("trust_domain"), sql<string>`cast(${next} as text)`.as("bundle"), sql<number>`cast(${now} as bigint)`.as("updated_at")]),
+          )
+      : db.insertInto("federated_bundles").values({ trust_domain: trustDomain, bundle: next, updated_at: now });
+    const r = await insert.onConflict((oc) => oc.column("trust_domain").doNothing()).executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
   const r = await db

@@ -180,13 +180,18 @@ export function createFederationManager(o: FederationManagerOptions): Federation
     schedule(w, 0);
   }
 
-  function stopWorker(td: string, why: string): void {
+  /** Stops polling; the returned promise settles once an attempt in flight has finished. */
+  function stopWorker(td: string, why: string): Promise<void> {
     const w = workers.get(td);
-    if (!w) return;
+    if (!w) return Promise.resolve();
     w.stopped = true;
     w.cancel?.();
     workers.delete(td);
     o.logger.info({ trustDomain: td }, `federation relationship stopped (${why})`);
+    return (w.running ?? Promise.resolve()).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   async function desired(): Promise<Map<string, FederationRelationship>> {
@@ -209,8 +214,8 @@ export function createFederationManager(o: FederationManagerOptions): Federation
     for (const td of [...workers.keys()]) {
       const w = workers.get(td)!;
       const next = want.get(td);
-      if (next === undefined) stopWorker(td, "deleted");
-      else if (!sameSettings(w.relationship, next)) stopWorker(td, "updated");
+      if (next === undefined) void stopWorker(td, "deleted");
+      else if (!sameSettings(w.relationship, next)) void stopWorker(td, "updated");
     }
     for (const [td, r] of want) if (!workers.has(td)) startWorker(r);
   }
@@ -293,7 +298,7 @@ export function createFederationManager(o: FederationManagerOptions): Federation
     stop() {
       stopped = true;
       cancelReconcile?.();
-      for (const td of [...workers.keys()]) stopWorker(td, "server stopping");
+      for (const td of [...workers.keys()]) void stopWorker(td, "server stopping");
     },
     async list() {
       const want = await desired();
@@ -326,15 +331,27 @@ export function createFederationManager(o: FederationManagerOptions): Federation
       notFromConfig(input.trustDomain, "change");
       const v = validateRelationship(input, o.ownTrustDomain, "api");
       await checkBootstrap(v, new Set());
-      const s = await ds.updateFederationRelationship({ relationship: v.relationship, ...(v.bootstrapBundle !== undefined ? { bootstrapBundle: v.bootstrapBundle } : {}) });
-      await reconcile();
+      // A fetch from the old endpoint still in flight must not be stored after the update.
+      await stopWorker(v.relationship.trustDomain, "updating");
+      let s: StoredRelationship;
+      try {
+        s = await ds.updateFederationRelationship({ relationship: v.relationship, ...(v.bootstrapBundle !== undefined ? { bootstrapBundle: v.bootstrapBundle } : {}) });
+      } finally {
+        await reconcile();
+      }
       return view(fromStored(s));
     },
     async delete(td) {
       notFromConfig(td, "remove");
-      const s = await ds.deleteFederationRelationship(td);
-      stopWorker(td, "deleted");
-      await reconcile();
+      // Polling stops, and an attempt in flight finishes, before the bundle is deleted; on other
+      // replicas the datastore refuses to store a first bundle once the relationship row is gone.
+      await stopWorker(td, "deleting");
+      let s: StoredRelationship;
+      try {
+        s = await ds.deleteFederationRelationship(td);
+      } finally {
+        await reconcile();
+      }
       const r = fromStored(s);
       return { relationship: r, status: {} };
     },

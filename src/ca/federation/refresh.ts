@@ -105,7 +105,7 @@ export async function refreshOnce(r: FederationRelationship, store: RefreshStore
     if (current?.raw === next) return { outcome: "unchanged", bundle, url };
     let written: boolean;
     try {
-      written = await store.compareAndSetFederatedBundle(r.trustDomain, current?.raw, next);
+      written = await store.compareAndSetFederatedBundle(r.trustDomain, current?.raw, next, r.source === "api");
     } catch (err) {
       throw err instanceof SpindleError && err.code === "ERR_FEDERATION_REFRESH_FAILED" ? err : refused("datastore", `cannot store the bundle: ${(err as Error).message}`, err);
     }

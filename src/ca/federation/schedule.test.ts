@@ -111,3 +111,42 @@ test("datastore compare-and-set: a writer holding a stale copy does not overwrit
   assert.equal(await h.ds.compareAndSetFederatedBundle(TD, remote.doc(1), remote.doc(2)), false, "stale expected value");
   assert.equal((await h.ds.getFederatedBundle(TD))?.bundle, remote.doc(3));
 });
+
+test("a refresh in flight when its relationship is deleted does not bring the deleted bundle back", async () => {
+  const ep = await endpoint(remote.doc(2));
+  const serve = ep.handler;
+  let requests = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  ep.handler = (req, res) => {
+    requests++;
+    void gate.then(() => serve(req, res));
+  };
+  const h = await harness();
+  const m = h.manager();
+  await m.start();
+  await m.create([spiffeInput(TD, ep.url, ID, remote.doc(1))]);
+  const inFlight = m.refresh(TD).catch(() => undefined);
+  await waitFor(async () => (requests > 0 ? true : undefined), "the refresh to reach the endpoint");
+  const deleted = m.delete(TD);
+  release();
+  await deleted;
+  await inFlight;
+  assert.equal(await h.ds.getFederatedBundle(TD), undefined, "the bundle stays deleted");
+  assert.deepEqual(await h.ds.listFederationRelationships(), []);
+  m.stop();
+});
+
+test("datastore: a first bundle for a relationship is stored only while the relationship exists", async () => {
+  const h = await harness();
+  assert.equal(await h.ds.compareAndSetFederatedBundle(TD, undefined, remote.doc(1), true), false, "no relationship row: nothing stored");
+  assert.equal(await h.ds.getFederatedBundle(TD), undefined);
+  const m = h.manager();
+  await m.start();
+  const ep = await endpoint(remote.doc(1));
+  await m.create([spiffeInput(TD, ep.url, ID, remote.doc(1))]);
+  m.stop();
+  await h.ds.deleteFederatedBundle(TD);
+  assert.equal(await h.ds.compareAndSetFederatedBundle(TD, undefined, remote.doc(2), true), true, "relationship row present: stored");
+  assert.equal((await h.ds.getFederatedBundle(TD))?.bundle, remote.doc(2));
+});
