@@ -118,19 +118,23 @@ async function ready(port: number): Promise<boolean> {
   }
 }
 
-/** When A's server logged storing a refreshed b.test bundle, first at or after `since` (ms). */
-function storedAt(server: ServerProcess, td: string, since: number): number | undefined {
+/**
+ * When A's server last logged storing a refreshed bundle of `td` in [since, until] (ms): the store
+ * the workload's update came from (an earlier one in the window may be a previous change's).
+ */
+function storedAt(server: ServerProcess, td: string, since: number, until: number): number | undefined {
+  let last: number | undefined;
   for (const line of server.output().split("\n")) {
     if (!line.includes("federated bundle refreshed") || !line.includes(`"${td}"`)) continue;
     const at = Date.parse(String((JSON.parse(line.slice(line.indexOf("{"))) as { time: string }).time));
-    if (at >= since) return at;
+    if (at >= since && at <= until) last = at;
   }
-  return undefined;
+  return last;
 }
 
 /** Splits a publication-to-workload time at A's refresher storing the bundle. */
 function split(cliStartedAt: number, publishedAt: number, heldAt: number): string {
-  const stored = storedAt(aServer(), "b.test", cliStartedAt);
+  const stored = storedAt(aServer(), "b.test", cliStartedAt, heldAt);
   return stored === undefined ? "" : ` (poll: published->stored by a.test ${stored - publishedAt}ms, sync: stored->workload ${heldAt - stored}ms)`;
 }
 let aServer: () => ServerProcess;
