@@ -1,20 +1,33 @@
 // Propagation of a changed federated bundle through a REAL agent (createAgent against the agentapi
 // harness, entry sync on a fake clock): SDS streams subscribed to spiffe://b.test and ALL (SotW and
-// Delta) receive a new version holding the new CA without reconnecting, after one sync round, and
-// nothing while nothing changed. The refresher stores fetched bundles where `bundle set` does, and
+// Delta), and the Workload API streams FetchX509SVID (federated_bundles), FetchX509Bundles and
+// FetchJWTBundles, receive the new bundle on the stream they already hold, after one sync round,
+// and nothing while nothing changed. The refresher stores fetched bundles where `bundle set` does, and
 // the agent API sends them on every sync (docs/federation.md "Propagation to workloads").
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
 import { nodeCertificate, startHarness, type Harness } from "../../src/ca/agentapi/test-harness.testing.js";
 import { createAgent, type Agent } from "../../src/agent/agent.js";
 import * as x509pop from "../../src/agent/nodeattestors/x509pop/index.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { encodeSpiffeBundle } from "../../src/spiffe/index.js";
-import { createTestBundle, createTestCa } from "../../src/spiffe/testing/index.js";
+import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { splitConcatenatedDer } from "../../src/common/pem.js";
+import {
+  JWTBundlesRequestSchema,
+  SpiffeWorkloadAPI,
+  X509BundlesRequestSchema,
+  X509SVIDRequestSchema,
+  type JWTBundlesResponse,
+  type X509BundlesResponse,
+  type X509SVIDResponse,
+} from "../../src/gen/workload_pb.js";
+import { createTestBundle, createTestCa, createTestJwtAuthority } from "../../src/spiffe/testing/index.js";
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { ackSotw, createSdsClient, decodeSecret, deltaRequest, envoyNode, openStream, subscribeSotw } from "./sds-fixtures.js";
 import { fingerprint, validationContextDomains } from "./sds-secret-checks.js";
@@ -103,4 +116,65 @@ test("SotW and Delta: a changed federated bundle is pushed after one sync, only 
   assert.notEqual(deltaPushed.resources[0]!.version, deltaFirst.resources[0]!.version);
   assert.deepEqual(validationContextDomains(decodeSecret(deltaPushed.resources[0]!.resource!), `spiffe://${FED}`).get(FED)?.sort(), want);
   for (const s of [sotw, all, delta]) s.close();
+});
+
+/** One server-streaming Workload API call with an inbox; `ended` says whether the stream closed. */
+function watch<Res>(client: grpc.Client, method: string, request: unknown) {
+  const md = new grpc.Metadata();
+  md.set("workload.spiffe.io", "true");
+  const call = (client as unknown as Record<string, (req: unknown, md: grpc.Metadata) => grpc.ClientReadableStream<Res>>)[method]!.call(client, request, md);
+  const inbox: Res[] = [];
+  let ended = false;
+  call.on("data", (r: Res) => inbox.push(r));
+  call.on("status", () => (ended = true));
+  call.on("error", () => {});
+  return {
+    async next(timeoutMs = 5000): Promise<Res> {
+      const deadline = Date.now() + timeoutMs;
+      while (inbox.length === 0) {
+        if (Date.now() > deadline) throw new Error(`${method}: no message within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return inbox.shift()!;
+    },
+    pending: () => inbox.length,
+    ended: () => ended,
+    close: () => call.cancel(),
+  };
+}
+
+const FED_ID = `spiffe://${FED}`;
+const prints = (der: Uint8Array | undefined) => (der === undefined ? [] : splitConcatenatedDer(der).map(fingerprint).sort());
+const kids = (jwks: Uint8Array | undefined) => (jwks === undefined ? [] : (JSON.parse(Buffer.from(jwks).toString()) as { keys: { kid: string }[] }).keys.map((k) => k.kid).sort());
+
+test("Workload API: FetchX509SVID, FetchX509Bundles and FetchJWTBundles streams get a changed federated bundle on the open stream, only when it changed", async () => {
+  const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(SpiffeWorkloadAPI), "SpiffeWorkloadAPI");
+  const client = new Client(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  try {
+    const svid = watch<X509SVIDResponse>(client, "fetchX509SVID", create(X509SVIDRequestSchema));
+    const x509 = watch<X509BundlesResponse>(client, "fetchX509Bundles", create(X509BundlesRequestSchema));
+    const jwt = watch<JWTBundlesResponse>(client, "fetchJWTBundles", create(JWTBundlesRequestSchema));
+    // The state the previous test left: b.test with ca1 and ca2, no JWT keys.
+    const was = [fingerprint(ca1.der), fingerprint(ca2.der)].sort();
+    assert.deepEqual(prints((await svid.next()).federatedBundles[FED_ID]), was);
+    assert.deepEqual(prints((await x509.next()).bundles[FED_ID]), was);
+    assert.deepEqual(kids((await jwt.next()).bundles[FED_ID]), []);
+
+    // Nothing changed: sync rounds push nothing.
+    for (let i = 0; i < 3; i++) await syncRound();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual([svid.pending(), x509.pending(), jwt.pending()], [0, 0, 0], "no push while nothing changed");
+
+    // The peer rotated: ca1 removed, a JWT key added. One sync round later each open stream has it.
+    const jwtKey = createTestJwtAuthority({ kid: "b-key-2", alg: "ES256" });
+    h.entries.setFederatedBundle(FED, encodeSpiffeBundle(createTestBundle({ cas: [ca2], jwtAuthorities: [jwtKey], sequenceNumber: 3 })));
+    await syncRound();
+    assert.deepEqual(prints((await svid.next()).federatedBundles[FED_ID]), [fingerprint(ca2.der)], "FetchX509SVID federated_bundles");
+    assert.deepEqual(prints((await x509.next()).bundles[FED_ID]), [fingerprint(ca2.der)], "FetchX509Bundles");
+    assert.deepEqual(kids((await jwt.next()).bundles[FED_ID]), ["b-key-2"], "FetchJWTBundles");
+    assert.deepEqual([svid.ended(), x509.ended(), jwt.ended()], [false, false, false], "the same streams stay open");
+    for (const s of [svid, x509, jwt]) s.close();
+  } finally {
+    client.close();
+  }
 });

@@ -101,3 +101,12 @@ test("federates_with: every problem is listed with its path", () => {
   assert.match(all, /federates_with\.f\.test\.bundle_endpoint_profile: must be "https_web" or "https_spiffe"/);
   assert.match(all, /federates_with\.a\.test \(trust domain name\): "a\.test" is the server's own trust domain/);
 });
+
+test("federation.refresh_floor: unset keeps the refresher's default floor; set, it lowers it with a warning; zero is refused", () => {
+  assert.equal(load("").federationTiming, undefined);
+  const c = load("federation:\n  refresh_floor: 2s\n");
+  assert.deepEqual(c.federationTiming, { minIntervalMs: 2000 });
+  assert.match((c.configWarnings ?? []).join("\n"), /federation\.refresh_floor: 2s is below the default 30s/);
+  assert.deepEqual(load("federation:\n  refresh_floor: 1m\n").configWarnings, undefined);
+  assert.match(problems("federation:\n  refresh_floor: 0s\n").join("\n"), /federation\.refresh_floor: .*not a positive duration/);
+});

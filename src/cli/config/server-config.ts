@@ -117,6 +117,9 @@ const bundleEndpointSchema = z.strictObject({
 const federationSchema = z.strictObject({
   bundle_endpoint: bundleEndpointSchema.optional(),
   federates_with: federatesWithSchema.optional(),
+  // Floor of the refresher's poll interval (docs/federation.md "Refresh timing"); lowered only for
+  // labs and tests that need a peer's rotation to arrive within seconds.
+  refresh_floor: optionalDuration,
 });
 
 const schema = z.strictObject({
@@ -209,6 +212,9 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
   const refreshHint = federation?.bundleEndpoint?.refreshHintSeconds ?? c.bundle_refresh_hint;
   checkRotationTiming(c.ca_ttl, refreshHint, c.peer_refresh_interval, federation?.bundleEndpoint !== undefined, problems, warnings);
   const federatesWith = federationRelationships(c.federation?.federates_with ?? {}, c.trust_domain, o.cwd, problems);
+  const refreshFloor = c.federation?.refresh_floor;
+  if (refreshFloor !== undefined && refreshFloor < 1) problems.push("federation.refresh_floor: must be at least 1s");
+  if (refreshFloor !== undefined && refreshFloor < 30) warnings.push(`federation.refresh_floor: ${refreshFloor}s is below the default 30s; a peer's hint this low makes this server poll it that often`);
   if (problems.length > 0) throw configInvalid(source, problems);
   const up = c.upstream_authority;
   return Object.freeze({
@@ -239,6 +245,7 @@ export function loadServerConfig(o: LoadServerConfigOptions): Readonly<ServerOpt
     ...(c.node_attestors !== undefined ? { nodeAttestors: c.node_attestors } : {}),
     ...(oidc ? { oidc } : {}),
     ...(federatesWith.length > 0 ? { federatesWith } : {}),
+    ...(refreshFloor !== undefined ? { federationTiming: { minIntervalMs: refreshFloor * 1000 } } : {}),
   });
 }
 

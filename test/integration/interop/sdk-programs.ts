@@ -129,12 +129,18 @@ export function startLines(cmd: string, args: readonly string[], env: NodeJS.Pro
  * race (ETXTBSY, half-installed packages); each file passes its own tag.
  */
 export async function buildSdkPrograms(tag: string): Promise<SdkPrograms> {
-  const goBin = join(goDir, "bin", `interop-${tag}`);
+  const goBin = await buildGoProgram(tag);
   const venv = join(pyDir, "bin", `venv-${tag}`);
-  await mustRun("go", ["build", "-o", goBin, "."], { cwd: goDir, env: { GOFLAGS: "-mod=mod -buildvcs=false" }, timeoutMs: 600_000 });
   if (!existsSync(join(venv, "bin", "python"))) await mustRun("python3", ["-m", "venv", venv], { timeoutMs: 120_000 });
   await pipInstall(join(venv, "bin", "python"));
   return { goBin, python: join(venv, "bin", "python"), fetchSvidPy: join(pyDir, "fetch_svid.py") };
+}
+
+/** Builds only the go-spiffe program into go/bin/interop-<tag> (see buildSdkPrograms for the tag). */
+export async function buildGoProgram(tag: string): Promise<string> {
+  const goBin = join(goDir, "bin", `interop-${tag}`);
+  await mustRun("go", ["build", "-o", goBin, "."], { cwd: goDir, env: { GOFLAGS: "-mod=mod -buildvcs=false" }, timeoutMs: 600_000 });
+  return goBin;
 }
 
 async function pipInstall(python: string): Promise<void> {

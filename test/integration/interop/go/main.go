@@ -6,7 +6,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/jwtbundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -38,7 +41,7 @@ func fail(what string, err error) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: interop fetch|watch-bundles|watch-x509|mtls-server|mtls-client [flags]")
+		fmt.Fprintln(os.Stderr, "usage: interop fetch|watch-bundles|watch-x509|watch-federated|mtls-server|mtls-client [flags]")
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -50,6 +53,8 @@ func main() {
 		watchBundles(ctx, os.Args[2:])
 	case "watch-x509":
 		watchX509(os.Args[2:])
+	case "watch-federated":
+		watchFederated(os.Args[2:])
 	case "mtls-server":
 		mtlsServer(ctx, os.Args[2:])
 	case "mtls-client":
@@ -164,15 +169,16 @@ func watchBundles(ctx context.Context, args []string) {
 func mtlsServer(ctx context.Context, args []string) {
 	fs := flag.NewFlagSet("mtls-server", flag.ExitOnError)
 	allow := fs.String("allow", "", "SPIFFE ID allowed to connect")
+	allowMemberOf := fs.String("allow-member-of", "", "trust domain whose members may connect (instead of -allow)")
 	_ = fs.Parse(args)
-	allowed := spiffeid.RequireFromString(*allow)
+	authorizer := memberOrID(*allowMemberOf, *allow)
 
 	source, err := workloadapi.NewX509Source(ctx)
 	if err != nil {
 		fail("x509source", err)
 	}
 	defer source.Close()
-	listener, err := tls.Listen("tcp", "127.0.0.1:0", tlsconfig.MTLSServerConfig(source, source, tlsconfig.AuthorizeID(allowed)))
+	listener, err := tls.Listen("tcp", "127.0.0.1:0", tlsconfig.MTLSServerConfig(source, source, authorizer))
 	if err != nil {
 		fail("listen", err)
 	}
@@ -206,6 +212,7 @@ func mtlsClient(ctx context.Context, args []string) {
 	fs := flag.NewFlagSet("mtls-client", flag.ExitOnError)
 	addr := fs.String("connect", "", "host:port")
 	server := fs.String("server-id", "", "expected server SPIFFE ID")
+	serverMemberOf := fs.String("server-member-of", "", "trust domain the server must belong to (instead of -server-id)")
 	_ = fs.Parse(args)
 
 	source, err := workloadapi.NewX509Source(ctx)
@@ -213,7 +220,7 @@ func mtlsClient(ctx context.Context, args []string) {
 		fail("x509source", err)
 	}
 	defer source.Close()
-	conn, err := tls.Dial("tcp", *addr, tlsconfig.MTLSClientConfig(source, source, tlsconfig.AuthorizeID(spiffeid.RequireFromString(*server))))
+	conn, err := tls.Dial("tcp", *addr, tlsconfig.MTLSClientConfig(source, source, memberOrID(*serverMemberOf, *server)))
 	if err != nil {
 		fail("dial", err)
 	}
@@ -255,4 +262,89 @@ func watchX509(args []string) {
 	}
 	defer client.Close()
 	_ = client.WatchX509Context(ctx, x509Watcher{})
+}
+
+// memberOrID: AuthorizeMemberOf(td) when a trust domain is given, else AuthorizeID(id).
+func memberOrID(td string, id string) tlsconfig.Authorizer {
+	if td != "" {
+		return tlsconfig.AuthorizeMemberOf(spiffeid.RequireTrustDomainFromString(td))
+	}
+	return tlsconfig.AuthorizeID(spiffeid.RequireFromString(id))
+}
+
+func x509Fingerprints(b *x509bundle.Bundle) []string {
+	out := []string{}
+	for _, c := range b.X509Authorities() {
+		sum := sha256.Sum256(c.Raw)
+		out = append(out, hex.EncodeToString(sum[:]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+type federatedWatcher struct{ td spiffeid.TrustDomain }
+
+func (w federatedWatcher) OnX509ContextUpdate(c *workloadapi.X509Context) {
+	fps := []string{}
+	if b, ok := c.Bundles.Get(w.td); ok {
+		fps = x509Fingerprints(b)
+	}
+	emit(map[string]any{"event": "x509svid-bundle", "td": w.td.String(), "fingerprints": fps, "at_ms": time.Now().UnixMilli()})
+}
+
+func (w federatedWatcher) OnX509ContextWatchError(err error) {
+	emit(map[string]any{"event": "watch-error", "stream": "x509svid", "error": err.Error(), "at_ms": time.Now().UnixMilli()})
+}
+
+func (w federatedWatcher) OnX509BundlesUpdate(set *x509bundle.Set) {
+	fps := []string{}
+	if b, ok := set.Get(w.td); ok {
+		fps = x509Fingerprints(b)
+	}
+	emit(map[string]any{"event": "x509-bundle", "td": w.td.String(), "fingerprints": fps, "at_ms": time.Now().UnixMilli()})
+}
+
+func (w federatedWatcher) OnX509BundlesWatchError(err error) {
+	emit(map[string]any{"event": "watch-error", "stream": "x509bundles", "error": err.Error(), "at_ms": time.Now().UnixMilli()})
+}
+
+func (w federatedWatcher) OnJWTBundlesUpdate(set *jwtbundle.Set) {
+	kids := []string{}
+	if b, ok := set.Get(w.td); ok {
+		for kid := range b.JWTAuthorities() {
+			kids = append(kids, kid)
+		}
+	}
+	sort.Strings(kids)
+	emit(map[string]any{"event": "jwt-bundle", "td": w.td.String(), "kids": kids, "at_ms": time.Now().UnixMilli()})
+}
+
+func (w federatedWatcher) OnJWTBundlesWatchError(err error) {
+	emit(map[string]any{"event": "watch-error", "stream": "jwtbundles", "error": err.Error(), "at_ms": time.Now().UnixMilli()})
+}
+
+// watch-federated: one client holding three streams open for `duration` (FetchX509SVID,
+// FetchX509Bundles, FetchJWTBundles), printing on every update the one trust domain's X.509
+// authorities (SHA-256 of their DER) or JWT key IDs, and every watch error (go-spiffe would
+// reconnect after one; the caller asserts there is none).
+func watchFederated(args []string) {
+	fs := flag.NewFlagSet("watch-federated", flag.ExitOnError)
+	td := fs.String("td", "", "trust domain to report")
+	duration := fs.Duration("duration", 120*time.Second, "how long to watch")
+	_ = fs.Parse(args)
+	w := federatedWatcher{td: spiffeid.RequireTrustDomainFromString(*td)}
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	client, err := workloadapi.New(ctx)
+	if err != nil {
+		fail("client", err)
+	}
+	defer client.Close()
+	done := make(chan struct{}, 3)
+	go func() { _ = client.WatchX509Context(ctx, w); done <- struct{}{} }()
+	go func() { _ = client.WatchX509Bundles(ctx, w); done <- struct{}{} }()
+	go func() { _ = client.WatchJWTBundles(ctx, w); done <- struct{}{} }()
+	for i := 0; i < 3; i++ {
+		<-done
+	}
 }
