@@ -109,7 +109,7 @@ describe("spindle api", () => {
     const twice = signRawTestJws(source.trust.jwt, h!, p!.replace(/^\{/, '{"aud":"someone-else",'));
     const dup = await cli({}, "api", "validate", "jwt", ...sock, "--audience", "aud-1", "--svid", twice);
     assert.equal(dup.code, 1);
-    assert.match(dup.err, /ERR_JWT_MALFORMED: JWT-SVID invalid: the payload has the member "aud" more than once/);
+    assert.match(dup.err, /^error \[ERR_JWT_MALFORMED\]: JWT-SVID invalid: the payload has the member "aud" more than once/);
     const denied = await cli({}, "api", "fetch", "jwt", ...sock, "--audience", "a", "--spiffe-id", "spiffe://example.org/not-mine");
     assert.equal(denied.code, 1);
     assert.match(denied.err, /PERMISSION_DENIED/);
