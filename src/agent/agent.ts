@@ -63,6 +63,8 @@ export interface AgentOptions {
 export interface AgentStatus {
   readonly agentId: string | undefined;
   readonly ready: boolean;
+  /** Why the agent is not ready (absent when it is). */
+  readonly reason?: string;
   readonly entries: number;
   readonly agentSvidExpiresAt: string | undefined;
   readonly sync: { readonly failures: number; readonly lastSuccessAt?: string; readonly lastError?: { code: string; message: string } };
@@ -363,9 +365,11 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
   function status(): AgentStatus {
     const s = loop?.status();
     const svid = agentSvid?.current();
+    const r = readiness();
     return {
       agentId: svid?.spiffeId,
-      ready: cache?.ready ?? false,
+      ready: r.ready,
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
       entries: entries.size,
       agentSvidExpiresAt: svid ? new Date(svid.notAfter).toISOString() : undefined,
       sync: {
