@@ -148,13 +148,13 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
       entries: () => entries.size,
       agentSvidNotAfter: () => agentSvid?.current().notAfter,
       syncFailures: () => loop?.status().failures ?? 0,
-      soonestWorkloadSvidNotAfter: () => {
-        let soonest: number | undefined;
+      soonestWorkloadSvid: () => {
+        let soonest: { spiffeId: string; notAfter: number } | undefined;
         for (const id of entries.keys()) {
-          const notAfter = cache?.svidOf(id)?.notAfter;
-          if (notAfter !== undefined && (soonest === undefined || notAfter < soonest)) soonest = notAfter;
+          const svid = cache?.svidOf(id);
+          if (svid !== undefined && (soonest === undefined || svid.notAfter < soonest.notAfter)) soonest = svid;
         }
-        return soonest;
+        return soonest === undefined ? undefined : { spiffeId: soonest.spiffeId, notAfter: soonest.notAfter };
       },
       now: clock.now,
     });

@@ -11,8 +11,8 @@ export interface AgentMetricsSources {
   /** Epoch ms; undefined before attestation. */
   agentSvidNotAfter(): number | undefined;
   syncFailures(): number;
-  /** Epoch ms of the soonest-expiring workload X.509-SVID held; undefined when none is. */
-  soonestWorkloadSvidNotAfter(): number | undefined;
+  /** The soonest-expiring workload X.509-SVID held (notAfter in epoch ms); undefined when none is. */
+  soonestWorkloadSvid(): { spiffeId: string; notAfter: number } | undefined;
   now(): number;
 }
 
@@ -57,12 +57,14 @@ export function registerAgentMetrics(registry: Registry, s: AgentMetricsSources)
   });
   new Gauge({
     name: "spindle_agent_workload_svid_soonest_expiry_seconds",
-    help: "Seconds until the soonest-expiring workload X.509-SVID the agent holds expires (absent when it holds none)",
+    help: "Seconds until the soonest-expiring workload X.509-SVID the agent holds expires, labelled with its SPIFFE ID (absent when it holds none)",
+    // The label keeps the series absent while no SVID is held (an unlabelled gauge always reports a value).
+    labelNames: ["spiffe_id"],
     registers,
     collect() {
       this.reset();
-      const notAfter = s.soonestWorkloadSvidNotAfter();
-      if (notAfter !== undefined) this.set((notAfter - s.now()) / 1000);
+      const soonest = s.soonestWorkloadSvid();
+      if (soonest !== undefined) this.set({ spiffe_id: soonest.spiffeId }, (soonest.notAfter - s.now()) / 1000);
     },
   });
   new Gauge({

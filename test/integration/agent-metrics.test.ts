@@ -129,7 +129,7 @@ test("/metrics counts a granted and a refused Workload API fetch; agent healthch
   // Sync, SVIDs and readiness from the same scrape.
   assert.ok((sample(text, 'spindle_agent_sync_duration_seconds_count{result="ok"}') ?? 0) >= 1, text);
   assert.ok((sample(text, 'spindle_agent_svid_rotations_total{kind="workload"}') ?? 0) >= 1, text);
-  const soonest = sample(text, "spindle_agent_workload_svid_soonest_expiry_seconds");
+  const soonest = sample(text, `spindle_agent_workload_svid_soonest_expiry_seconds{spiffe_id="${WORKLOAD_ID}"}`);
   assert.ok(soonest !== undefined && soonest > 0, text);
   assert.equal(sample(text, "spindle_agent_ready"), 1, text);
 
