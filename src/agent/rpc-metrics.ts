@@ -67,23 +67,56 @@ export function createRpcMetricsInterceptor(options: RpcMetricsOptions): grpc.Se
     registers,
   });
 
+  // Labelled children cached per method (and code, outcome): label hashing on every call of
+  // thousands of streams adds up, as in src/sds/xds-metrics.ts.
+  interface Children {
+    labels: { service: string; method: string };
+    streams: Gauge.Internal<string>;
+    ended: Map<number, { calls: Counter.Internal; duration: Histogram.Internal<string> }>;
+    outcomes: Map<string, Counter.Internal>;
+  }
+  const byPath = new Map<string, Children>();
+  const childrenOf = (path: string): Children => {
+    let c = byPath.get(path);
+    if (c === undefined) {
+      const labels = methodLabels(path);
+      c = { labels, streams: streams.labels(labels), ended: new Map(), outcomes: new Map() };
+      byPath.set(path, c);
+    }
+    return c;
+  };
+  const endedOf = (c: Children, code: number) => {
+    let e = c.ended.get(code);
+    if (e === undefined) {
+      const l = { ...c.labels, code: CODE_NAMES[code] ?? String(code) };
+      e = { calls: calls.labels(l), duration: duration.labels(l) };
+      c.ended.set(code, e);
+    }
+    return e;
+  };
+  const outcome = (c: Children, name: string) => {
+    let o = c.outcomes.get(name);
+    if (o === undefined) c.outcomes.set(name, (o = outcomes.labels({ service: c.labels.service, outcome: name })));
+    o.inc();
+  };
+
   return (method, next) => {
-    const labels = methodLabels(method.path);
+    const c = childrenOf(method.path);
     const streaming = method.responseStream || method.requestStream;
-    const attested = ATTESTED.has(labels.service);
+    const attested = ATTESTED.has(c.labels.service);
     const started = now();
     let answered = false;
     let ended = false;
-    if (streaming) streams.inc(labels);
+    if (streaming) c.streams.inc();
     const end = (code: number, errorCode: string | undefined) => {
       if (ended) return;
       ended = true;
-      const l = { ...labels, code: CODE_NAMES[code] ?? String(code) };
-      calls.inc(l);
-      duration.observe(l, (now() - started) / 1000);
-      if (streaming) streams.dec(labels);
-      const outcome = errorCode === undefined ? undefined : REFUSAL_OUTCOMES[errorCode];
-      if (attested && !answered && outcome !== undefined) outcomes.inc({ service: labels.service, outcome });
+      const e = endedOf(c, code);
+      e.calls.inc();
+      e.duration.observe((now() - started) / 1000);
+      if (streaming) c.streams.dec();
+      const refusal = errorCode === undefined ? undefined : REFUSAL_OUTCOMES[errorCode];
+      if (attested && !answered && refusal !== undefined) outcome(c, refusal);
     };
     return new grpc.ServerInterceptingCall(next, {
       start(nextStart) {
@@ -92,7 +125,7 @@ export function createRpcMetricsInterceptor(options: RpcMetricsOptions): grpc.Se
       sendMessage(message, nextMessage) {
         if (!answered) {
           answered = true;
-          if (attested) outcomes.inc({ service: labels.service, outcome: "granted" });
+          if (attested) outcome(c, "granted");
         }
         nextMessage(message);
       },
