@@ -18,6 +18,7 @@ import { Registry } from "prom-client";
 import { createWorkloadAttestor, createUnixAttestor } from "../src/agent/attestors/index.js";
 import { createIdentityCache } from "../src/agent/cache/index.js";
 import { createTestServer } from "../src/agent/cache/test-server.testing.js";
+import { createRpcMetricsInterceptor } from "../src/agent/rpc-metrics.js";
 import { startAgentSocket } from "../src/agent/socket-services.js";
 import { workloadApiTarget } from "../src/agent/workload-client/index.js";
 import { grpcServiceDefinition } from "../src/common/grpc-service.js";
@@ -48,7 +49,10 @@ async function agentMain(socketPath: string): Promise<void> {
   };
   await sync();
   const attestor = createWorkloadAttestor({ plugins: [createUnixAttestor({ logger })], logger });
-  const close = await startAgentSocket({ socketPath, cache, attestor, xdsMetrics: createXdsMetrics({ registry: new Registry() }), logger, clock: server.clock });
+  // As the agent runs it: the per-call metrics interceptor included (src/agent/rpc-metrics.ts).
+  const registry = new Registry();
+  const rpcObserver = createRpcMetricsInterceptor({ registry });
+  const close = await startAgentSocket({ socketPath, cache, attestor, xdsMetrics: createXdsMetrics({ registry }), rpcObserver, logger, clock: server.clock });
   // The floor: a bare grpc-js server writing the bytes the agent would send this client.
   const floorBytes = toBinary(X509SVIDResponseSchema, buildX509SvidResponse(cache.identitiesFor([{ type: "unix", value: `uid:${process.getuid!()}` }]), cache.bundles()));
   const floor = new grpc.Server();

@@ -19,6 +19,7 @@ import type { AgentEntry } from "./cache/server-client.js";
 import type { WorkloadKeyType } from "./cache/workload-key.js";
 import { startHttpEndpoints, type HttpEndpoints } from "../common/http-endpoints.js";
 import { registerAgentMetrics } from "./metrics.js";
+import { createRpcMetricsInterceptor } from "./rpc-metrics.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";
 import { chooseServerTrust, createAgentStateStore, type AgentStateStore } from "./server-client/index.js";
 import { startAgentSocket } from "./socket-services.js";
@@ -62,6 +63,8 @@ export interface AgentOptions {
 export interface AgentStatus {
   readonly agentId: string | undefined;
   readonly ready: boolean;
+  /** Why the agent is not ready (absent when it is). */
+  readonly reason?: string;
   readonly entries: number;
   readonly agentSvidExpiresAt: string | undefined;
   readonly sync: { readonly failures: number; readonly lastSuccessAt?: string; readonly lastError?: { code: string; message: string } };
@@ -140,11 +143,19 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: "spindle_agent_process_" });
     const xdsMetrics = createXdsMetrics({ registry, clock });
-    registerAgentMetrics(registry, {
+    const metrics = registerAgentMetrics(registry, {
       ready: () => cache?.ready ?? false,
       entries: () => entries.size,
       agentSvidNotAfter: () => agentSvid?.current().notAfter,
       syncFailures: () => loop?.status().failures ?? 0,
+      soonestWorkloadSvid: () => {
+        let soonest: { spiffeId: string; notAfter: number } | undefined;
+        for (const id of entries.keys()) {
+          const svid = cache?.svidOf(id);
+          if (svid !== undefined && (soonest === undefined || svid.notAfter < soonest.notAfter)) soonest = svid;
+        }
+        return soonest === undefined ? undefined : { spiffeId: soonest.spiffeId, notAfter: soonest.notAfter };
+      },
       now: clock.now,
     });
     const attestor = createWorkloadAttestor({ plugins: options.workloadAttestors, logger: options.logger });
@@ -177,14 +188,22 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
           throw spindleError("ERR_PERMISSION_DENIED", `the server refused to renew the agent SVID (${e.code}): ${e.message}`, { cause: e, details: { serverCode: e.code } });
         }
       },
+      signCsrs: async (batch) => {
+        const results = await transport.client.signCsrs(batch);
+        metrics.svidIssued("workload", results.filter((r) => r.ok).length);
+        return results;
+      },
       syncEntries: async (known) => {
+        const syncStart = performance.now();
         try {
           const r = await transport.client.syncEntries(known);
+          metrics.synced((performance.now() - syncStart) / 1000);
           for (const id of r.removed) entries.delete(id);
           for (const e of r.changed) entries.set(e.id, e);
           return r;
         } catch (err) {
           const e = SpindleError.from(err);
+          metrics.synced((performance.now() - syncStart) / 1000, e.code);
           if (REFUSED_IDENTITY.has(e.code) && agentSvid !== undefined) {
             logger.warn({ code: e.code, reason: e.message }, "the server no longer accepts this agent's SVID: renewing (re-attesting if refused)");
             void agentSvid.renewNow();
@@ -203,6 +222,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
           logger.info({ entries: theCache.entryCount }, "first sync complete: serving identities");
           readyResolve();
         }
+        for (const td of change.trustDomains) if (td !== ownTd) metrics.federatedBundleUpdated(td);
         if (change.trustDomains.includes(ownTd)) {
           const own = theCache.bundles().own.x509Authorities;
           transport.setTrust(own);
@@ -220,6 +240,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         reachability: { status: () => loop?.status(), nudge: () => loop?.nudge() },
         attestor,
         xdsMetrics,
+        rpcObserver: createRpcMetricsInterceptor({ registry }),
         authzPolicyPath: options.authzPolicyPath,
         authzFilter: options.authzFilter,
         sdsAliases: options.sdsAliases,
@@ -298,6 +319,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
     agentSvid = manager;
     cleanups.push(
       manager.onRotate((svid) => {
+        metrics.svidIssued("agent");
         transport.setIdentity(svid);
         state.saveSvid(svid);
       }),
@@ -343,9 +365,11 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
   function status(): AgentStatus {
     const s = loop?.status();
     const svid = agentSvid?.current();
+    const r = readiness();
     return {
       agentId: svid?.spiffeId,
-      ready: cache?.ready ?? false,
+      ready: r.ready,
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
       entries: entries.size,
       agentSvidExpiresAt: svid ? new Date(svid.notAfter).toISOString() : undefined,
       sync: {

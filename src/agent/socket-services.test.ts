@@ -2,7 +2,8 @@
 // (grpc-js, StreamSecrets and FetchSecrets): before the first sync every secret answers
 // UNAVAILABLE and the stream is ended, so Envoy retries; afterwards the same request is served,
 // and a caller without an entry waits on an open stream until its entry syncs.
-// ECDS likewise, and its per-Envoy filters follow the Envoy's identity as syncs change it.
+// ECDS likewise, and its per-Envoy filters follow the Envoy's identity as syncs change it. Every
+// SDS call is counted by method, status and the caller's attestation outcome.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +23,7 @@ import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js
 import { createXdsMetrics } from "../sds/index.js";
 import { SECRET_TYPE_URL, TYPED_EXTENSION_CONFIG_TYPE_URL } from "../sds/type-urls.js";
 import { createTestServer } from "./cache/test-server.testing.js";
+import { createRpcMetricsInterceptor } from "./rpc-metrics.js";
 import { startAgentSocket } from "./socket-services.js";
 import { createAgentHarness, type AgentHarness } from "./sync/test-harness.testing.js";
 import { createFixedAttestor } from "./workload-api/testing.js";
@@ -51,7 +53,7 @@ function streamOnce(client: SdsClient, name: string): Promise<{ response?: Disco
 }
 
 /** The agent socket over the harness's cache; every caller is attested with `selectors`. */
-function startSocket(h: AgentHarness, socketPath: string, selectors: string[], authzPolicyPath?: string): Promise<() => Promise<void>> {
+function startSocket(h: AgentHarness, socketPath: string, selectors: string[], authzPolicyPath?: string, rpcObserver?: grpc.ServerInterceptor): Promise<() => Promise<void>> {
   return startAgentSocket({
     socketPath,
     cache: h.cache,
@@ -60,6 +62,7 @@ function startSocket(h: AgentHarness, socketPath: string, selectors: string[], a
     logger: createSilentLogger(),
     clock: h.server.clock,
     ...(authzPolicyPath === undefined ? {} : { authzPolicyPath }),
+    ...(rpcObserver === undefined ? {} : { rpcObserver }),
   });
 }
 
@@ -69,7 +72,9 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
   server.putEntry({ id: "web", spiffeId: WEB });
   const h = createAgentHarness(server);
   const socketPath = join(dir, "api.sock");
-  const stop = await startSocket(h, socketPath, ["unix:uid:1000"]);
+  const registry = new Registry();
+  const observer = createRpcMetricsInterceptor({ registry });
+  const stop = await startSocket(h, socketPath, ["unix:uid:1000"], undefined, observer);
   const Sds = grpc.makeGenericClientConstructor(grpcServiceDefinition(SecretDiscoveryService), "Sds");
   const client = new Sds(`unix://${socketPath}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
   t.after(async () => {
@@ -100,7 +105,7 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
 
   // After the first sync a caller without an identity is not told to retry (no UNAVAILABLE) and
   // gets nothing; its stream stays open and is served once an entry for it syncs.
-  const other = await startSocket(h, join(dir, "other.sock"), ["unix:uid:2"]);
+  const other = await startSocket(h, join(dir, "other.sock"), ["unix:uid:2"], undefined, observer);
   const otherClient = new Sds(`unix://${join(dir, "other.sock")}`, grpc.credentials.createInsecure()) as unknown as SdsClient;
   try {
     const pending = streamOnce(otherClient, "default");
@@ -115,6 +120,17 @@ test("SDS before the first sync answers UNAVAILABLE and ends the stream (Envoy r
     otherClient.close();
     await other();
   }
+  // Each call's attestation outcome and status, as /metrics shows them (docs/metrics.md).
+  const outcomes = (await registry.getSingleMetric("spindle_agent_workload_attestations_total")!.get()).values;
+  assert.deepEqual(Object.fromEntries(outcomes.map((v) => [`${v.labels["service"]}/${v.labels["outcome"]}`, v.value])), { "sds/not_ready": 6, "sds/granted": 2 });
+  const calls = Object.fromEntries((await registry.getSingleMetric("spindle_agent_rpc_calls_total")!.get()).values.map((v) => [`${v.labels["method"]}/${v.labels["code"]}`, v.value]));
+  // The two served streams (the second once its caller's entry synced) were cancelled by the
+  // client; the server may have ended one first (OK).
+  const served = (calls["StreamSecrets/OK"] ?? 0) + (calls["StreamSecrets/CANCELLED"] ?? 0);
+  delete calls["StreamSecrets/OK"];
+  delete calls["StreamSecrets/CANCELLED"];
+  assert.equal(served, 2);
+  assert.deepEqual(calls, { "StreamSecrets/UNAVAILABLE": 5, "FetchSecrets/UNAVAILABLE": 1 });
 });
 
 interface EcdsClient extends grpc.Client {

@@ -1,6 +1,7 @@
 // The agent's ONE public socket (ARCHITECTURE.md): the SPIFFE Workload API, Envoy SDS, ECDS for
 // the compiled authz policy (when configured) and gRPC health, all fed by the identity cache and
 // one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
+import type * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../common/clock.js";
 import { createGrpcSocketServer } from "../common/grpc-socket-server.js";
 import { spindleError } from "../common/errors.js";
@@ -20,6 +21,8 @@ export interface AgentSocketOptions {
   reachability?: ServerReachability;
   attestor: WorkloadAttestor;
   xdsMetrics: XdsMetrics;
+  /** Sees every call's end (src/agent/rpc-metrics.ts). */
+  rpcObserver?: grpc.ServerInterceptor;
   authzPolicyPath?: string;
   authzFilter?: "http" | "network";
   sdsAliases?: Partial<SecretAliases>;
@@ -38,7 +41,7 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
   try {
     const callerAttestor = toCallerAttestor(o.attestor);
     // Mode 0777: callers are told apart by SO_PEERCRED, never by file permissions.
-    const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }) });
+    const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }), observer: o.rpcObserver });
     const peerCredentials = socket.peerCredentials.bind(socket);
     addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache, o.reachability), attestor: o.attestor, logger, clock: o.clock });
     const sds = createSdsService({

@@ -26,6 +26,11 @@ export interface GrpcSocketServerOptions {
   logger: Logger;
   /** Extra grpc-js server options. HTTP/2 concurrent streams are not capped unless set here. */
   grpcOptions?: grpc.ServerOptions;
+  /**
+   * Interceptor placed closest to the transport (inside the refusal of undecodable messages), so
+   * it sees every status a call ends with: for metrics.
+   */
+  observer?: grpc.ServerInterceptor;
   /** Replaces the koffi SO_PEERCRED reader (platforms without it; tests of failure paths). */
   readPeerCredentials?: PeerCredentialsReader;
 }
@@ -56,7 +61,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
   const readPeer = options.readPeerCredentials ?? createPeerCredentialsReader();
-  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
+  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
   let nextConnection = 1;

@@ -1,7 +1,8 @@
 // `spindle agent run`: loads the agent config, attests to the server and serves the Workload API,
 // SDS, ECDS and health on one Unix socket until SIGTERM or SIGINT (clean shutdown, exit 0). A
 // failed start prints the reason and exits 1. `spindle agent envoys` asks a running agent over its
-// admin socket which Envoys are connected and what each last ACKed or NACKed.
+// admin socket which Envoys are connected and what each last ACKed or NACKed; `spindle agent
+// healthcheck` whether it is up and past its first sync.
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { systemClock } from "../../common/clock.js";
@@ -13,6 +14,7 @@ import { socketDefaults } from "../config/socket-defaults.js";
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from "../config/agent-config.js";
 import { CliExit, errorLine, type CliIO } from "../program.js";
 import { registerAgentAdminCommands } from "./agent-admin.js";
+import { registerAgentHealthcheck } from "./healthcheck.js";
 
 type RunOpts = AgentFlags & { config?: string };
 
@@ -68,6 +70,7 @@ export function registerAgentCommands(group: Command, io: CliIO): void {
       io.stdout(opts.output === "json" ? JSON.stringify(result, null, 2) + "\n" : envoysText(result as Parameters<typeof envoysText>[0]));
     });
 
+  registerAgentHealthcheck(group, io, socketDefaults(io.env).agentAdminSocket);
   registerAgentAdminCommands(group, io);
 }
 
