@@ -246,7 +246,7 @@ test("agent envoys lists a connected SDS client and what it ACKed", async () => 
 test("server down: cached SVIDs are still served; restarted agent resumes with its saved SVID", async () => {
   assert.equal(await server.stop(), 0);
   const r = await runCli(["api", "fetch", "x509", "--socket-path", publicSocket]);
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 0, `${r.stderr}\nagent output (last 4 KB):\n${agent.output().slice(-4096)}`);
   assert.match(r.stdout, new RegExp(WORKLOAD_ID));
   await eventually(() => /server unreachable|no server answered/.test(agent.output()), 15_000);
 
