@@ -299,7 +299,17 @@ describe("federation: a.test and b.test federated through https_spiffe bundle en
 
     // Taint and revoke the old CA: b.test's workloads are re-issued under the new CA, the old one
     // leaves the bundle, and A's workload drops it without a manual step.
+    const beforeTaint = b.agent!.output().length;
     await admin(b, "authority", "taint", "--kind", "x509", "--id", oldX509.id);
+    // The operator's procedure: revoke only once the agents have re-issued what the tainted CA
+    // signed (the agent's own SVID and its workloads'), or the agent SVID is refused and a
+    // join-token agent cannot attest again. The CLI is fast enough to revoke before the next sync.
+    await eventually(() => {
+      const out = b.agent!.output().slice(beforeTaint);
+      const reissued = out.indexOf("re-issuing every SVID it signed");
+      return out.includes("the authority that signed the agent SVID is tainted") && reissued >= 0 && out.indexOf("SVID renewal pass done", reissued) >= 0;
+    }, 15_000);
+    await new Promise((r) => setTimeout(r, 1500)); // the agent SVID renewal started with the taint
     const revCli = Date.now();
     await admin(b, "authority", "revoke", "--kind", "x509", "--id", oldX509.id);
     const revokedAt = Date.now();
@@ -310,7 +320,12 @@ describe("federation: a.test and b.test federated through https_spiffe bundle en
     timing("x509_revoke_to_workload", revokeToWorkload, split(revCli, revokedAt, revokedAt + revokeToWorkload));
     assert.ok(revokeToWorkload <= BOUND_MS + PROCESSING_MARGIN_MS, `the revocation reached A's workload after ${revokeToWorkload} ms`);
     // A trusts only b.test's new CA now, so these calls prove B's SVIDs come from it.
-    await eventually(async () => (await run(goBin, ["mtls-client", "-connect", String(serverB!.events.find((e) => e["event"] === "listening")!["addr"]), "-server-member-of", b.td], { env: env(a) })).code === 0, 15_000);
+    let lastTry = "";
+    await eventually(async () => {
+      const r = await run(goBin, ["mtls-client", "-connect", String(serverB!.events.find((e) => e["event"] === "listening")!["addr"]), "-server-member-of", b.td], { env: env(a) });
+      lastTry = `${r.stdout}${r.stderr}`;
+      return r.code === 0;
+    }, 15_000).catch((err: Error) => assert.fail(`${err.message}; last mtls-client output: ${lastTry}`));
     await call(a, serverB, b);
     await call(b, serverA, a);
 
