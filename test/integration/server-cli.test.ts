@@ -181,6 +181,7 @@ test("JSON output: every time is RFC 3339 (golden keys per command)", async () =
     [
       "authorities.authorities[].notAfter",
       "authorities.authorities[].notBefore",
+      "authorities.authorities[].safeToActivateAt",
       "batch.results[].entry.createdAt",
       "batch.results[].entry.updatedAt",
       "bundles.bundles[].updatedAt",
