@@ -1,21 +1,13 @@
 // Builds the `spindle` command tree. Each command group lives in src/cli/commands/<group>.ts and
 // registers its subcommands on the group command it is handed; this file only wires them up.
+// What commands share with it (I/O, the error line, exits) is in io.ts, so commands never import
+// this file.
 import { Command, CommanderError } from "commander";
-import { readFileSync } from "node:fs";
 import { SpindleError } from "../common/errors.js";
 import { registerCommandGroups, selectedGroup } from "./commands/index.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "./io.js";
 
-export interface CliIO {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  /** Environment (only cli/ reads it). */
-  env: NodeJS.ProcessEnv;
-}
-
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
+export { CliExit, errorLine, packageVersion, type CliIO } from "./io.js";
 
 /**
  * The command tree for `argv`: every group is declared, only the one `argv` selects is loaded
@@ -53,22 +45,6 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     // Anything a command did not report itself still ends as one error line and exit 1.
     io.stderr(errorLine(err));
     return 1;
-  }
-}
-
-/**
- * The one form every CLI error takes on stderr (text output): `error [CODE]: message` and a
- * newline, the code from the registry in docs/errors.md.
- */
-export function errorLine(err: unknown): string {
-  const e = SpindleError.from(err);
-  return `error [${e.code}]: ${e.message.replace(/\s+$/, "")}\n`;
-}
-
-/** Thrown by command actions to end with a given exit code after printing their own message. */
-export class CliExit extends Error {
-  constructor(readonly exitCode: number) {
-    super(`exit ${exitCode}`);
   }
 }
 

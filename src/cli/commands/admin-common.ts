@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { socketDefaults } from "../config/socket-defaults.js";
-import { CliExit, errorLine, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../io.js";
 
 export interface AdminCommandOptions {
   /** Unset: the default for this user (socket-defaults.ts). */

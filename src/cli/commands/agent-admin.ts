@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { AgentSchema, type Agent } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { parseSelector } from "../../spiffe/index.js";
 import type { AdminClient } from "../../ca/admin/index.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, collect, failWith, iso, runAdmin, withTimes, type AdminCommandOptions } from "./admin-common.js";
 
 type ListOpts = AdminCommandOptions & { attestor?: string; banned?: boolean; selector?: string[] };

@@ -12,7 +12,7 @@ import { pemToDers } from "../../common/pem.js";
 import type { AgentNodeAttestor } from "../../agent/nodeattestors/plugin.js";
 import { socketDefaults } from "../config/socket-defaults.js";
 import { loadAgentConfig, type AgentConfig, type AgentFlags } from "../config/agent-config.js";
-import { CliExit, errorLine, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../io.js";
 import { registerAgentAdminCommands } from "./agent-admin.js";
 import { registerAgentHealthcheck } from "./healthcheck.js";
 

@@ -1,7 +1,7 @@
 // `spindle authority show|prepare|activate|taint|revoke`: operator control of CA rotation.
 import { Option, type Command } from "commander";
 import type { Authority } from "../../gen/spindle/admin/v1/admin_pb.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 type Opts = AdminCommandOptions & { kind: "x509" | "jwt"; id?: string };

@@ -8,8 +8,8 @@ import type { Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
 import type { FilterKind, OutputFormat, Policy, Problem } from "../../authz/index.js";
 import { parseSpiffeId } from "../../spiffe/index.js";
-import { CliExit, errorLine } from "../program.js";
-import type { CliIO } from "../program.js";
+import { CliExit, errorLine } from "../io.js";
+import type { CliIO } from "../io.js";
 
 // src/authz pulls in every generated Envoy type (for ECDS messages): loaded only when an authz
 // command runs, so the rest of the CLI starts fast.

@@ -5,7 +5,7 @@ import { Option, type Command } from "commander";
 import { spindleError } from "../../common/errors.js";
 import { parsePem } from "../../common/pem.js";
 import { createBundle, decodeSpiffeBundle, encodeSpiffeBundle, parseSpiffeId, parseTrustDomain, type TrustDomain } from "../../spiffe/index.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 type Format = "pem" | "spiffe";

@@ -16,7 +16,7 @@ import { pemToDers } from "../../common/pem.js";
 import type { AdminClient } from "../../ca/admin/index.js";
 import { trustDomainProblem } from "../../ca/registration/index.js";
 import { socketDefaults } from "../config/index.js";
-import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "../io.js";
 
 interface DevOpts {
   trustDomain: string;

@@ -4,7 +4,7 @@ import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { Option, type Command } from "commander";
 import { spindleError } from "../../common/errors.js";
 import { EntryResultSchema, EntrySchema, type BatchEntryResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, collect, failWith, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { entryFromFlags, entryJson, entryText, filterFromFlags, type EntryFlags } from "./entry-flags.js";
 

@@ -8,8 +8,8 @@ import { SpindleError } from "../../common/errors.js";
 import type { EnvoyConfigFormat } from "../../common/envoy-schema.js";
 import { defaultWorkloadSocket } from "../config/socket-defaults.js";
 import type { BootstrapFormat } from "../../sds/bootstrap/index.js";
-import { CliExit, errorLine } from "../program.js";
-import type { CliIO } from "../program.js";
+import { CliExit, errorLine } from "../io.js";
+import type { CliIO } from "../io.js";
 
 // The validator loads every generated Envoy type (~0.6 s) and the generator the SPIFFE core:
 // both are imported only when an envoy command runs, so the rest of the CLI starts fast.

@@ -3,7 +3,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { isErrorCode, SpindleError } from "../../common/errors.js";
 import { socketDefaults } from "../config/socket-defaults.js";
-import { CliExit, errorLine, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../io.js";
 
 export function registerExplain(cmd: Command, io: CliIO): void {
   cmd

@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { spindleError } from "../../common/errors.js";
 import type { FederationRelationship } from "../../gen/spindle/admin/v1/admin_pb.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, failWith, iso, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 interface RelationshipFlags {

@@ -3,7 +3,7 @@
 // /status`): ready means up and past its first sync with the server.
 import { Option, type Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
-import { CliExit, errorLine, type CliIO } from "../program.js";
+import { CliExit, errorLine, type CliIO } from "../io.js";
 import { addAdminOptions, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 
 export function registerHealthcheck(cmd: Command, io: CliIO): void {

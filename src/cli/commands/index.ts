@@ -3,7 +3,7 @@
 // loads only what it uses, so `spindle --version` or `spindle entry show` do not pay for the
 // server, the agent or the config schemas.
 import type { Command } from "commander";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 
 type Register = (group: Command, io: CliIO) => void;
 

@@ -5,7 +5,7 @@ import { systemClock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";
 import { createLogger } from "../../common/logger.js";
 import { loadServerConfig, type ServerFlags } from "../config/index.js";
-import { CliExit, errorLine, packageVersion, type CliIO } from "../program.js";
+import { CliExit, errorLine, packageVersion, type CliIO } from "../io.js";
 
 type RunOpts = ServerFlags & { config?: string; allowNewDatastore?: boolean };
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { certsToPem, derToPem } from "../../common/pem.js";
 import type { MintX509SVIDResponse } from "../../gen/spindle/admin/v1/admin_pb.js";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, collect, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { ttlFlag } from "./entry-flags.js";
 

@@ -1,6 +1,6 @@
 // `spindle token generate`: a single-use join token for node attestation.
 import type { Command } from "commander";
-import type { CliIO } from "../program.js";
+import type { CliIO } from "../io.js";
 import { addAdminOptions, failWith, iso, rfc3339, runAdmin, type AdminCommandOptions } from "./admin-common.js";
 import { ttlFlag } from "./entry-flags.js";
 
