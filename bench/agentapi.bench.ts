@@ -21,7 +21,7 @@ import { AgentService } from "../src/gen/spindle/agent/v1/agent_pb.js";
 import { parseTrustDomain } from "../src/spiffe/index.js";
 import { createJoinTokenAgentAttestor } from "../src/agent/nodeattestors/join-token/index.js";
 import { startAgentApiServer, type AgentApiServer } from "../src/ca/agentapi/index.js";
-import { attest, makeCsr } from "../src/ca/agentapi/test-harness.testing.js";
+import { attest, makeCsr } from "../test/support/agentapi-harness.js";
 import { createCertificateAuthority, createMemoryJournalStore } from "../src/ca/authority/index.js";
 import { createDatastore } from "../src/ca/datastore/index.js";
 import { createMemoryKeyManager } from "../src/ca/keys/index.js";

@@ -3,7 +3,7 @@
 // signatures/s measured in the same run on the same core, plus JWT-SVID mints/s. Target: X.509
 // mints >= 40% of raw signatures.
 import { generateKeyPairSync, sign } from "node:crypto";
-import { createFakeClock } from "../src/common/index.js";
+import { createFakeClock } from "../test/support/fake-clock.js";
 import { createCertificateAuthority, createMemoryJournalStore } from "../src/ca/authority/index.js";
 import { createMemoryKeyManager } from "../src/ca/keys/index.js";
 

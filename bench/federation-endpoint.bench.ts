@@ -9,7 +9,7 @@
 import { createServer as createHttpsServer, request, Agent, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { createFakeClock } from "../src/common/clock.js";
+import { createFakeClock } from "../test/support/fake-clock.js";
 import { createSilentLogger } from "../src/common/logger.js";
 import { createCertificateAuthority, createMemoryJournalStore, createServerSvidSource } from "../src/ca/authority/index.js";
 import { startBundleEndpoint } from "../src/ca/federation/bundle-endpoint.js";

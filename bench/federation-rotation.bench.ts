@@ -2,7 +2,7 @@
 // workload. Real `spindle server run` processes for a.test and b.test (federated through b.test's
 // https_spiffe bundle endpoint on loopback, refresh hint 1 s, `federation.refresh_floor: 1s`) and a
 // real `spindle agent run` for a.test (sync_interval 1 s); the workload is one Workload API
-// FetchX509SVID stream on a.test's agent (src/agent/workload-client). Each round b.test prepares a
+// FetchX509SVID stream on a.test's agent (src/workload-client). Each round b.test prepares a
 // new CA (`spindle authority prepare`) and the time from the command's start to the stream's
 // message holding it is recorded; then b.test activates it, taints and revokes the old one, and the
 // time to the message without the old CA is recorded too. The baseline, from the same run, is the
@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createWorkloadApiClient, type X509Context } from "../src/agent/workload-client/client.js";
+import { createWorkloadApiClient, type X509Context } from "../src/workload-client/client.js";
 import { startAgentProcess, type AgentProcess } from "../test/integration/helpers/agent-process.js";
 import { runCli, startServerProcess, type ServerProcess } from "../test/integration/helpers/cli-process.js";
 

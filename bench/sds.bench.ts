@@ -14,11 +14,11 @@ import { Registry } from "prom-client";
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
 import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../src/gen/envoy/service/secret/v3/sds_pb.js";
-import { createGrpcSocketServer } from "../src/common/grpc-socket-server.js";
-import { grpcServiceDefinition } from "../src/common/grpc-service.js";
+import { createGrpcSocketServer } from "../src/transport/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../src/transport/grpc-service.js";
 import { createSilentLogger } from "../src/common/logger.js";
 import { createSdsService, createXdsMetrics, SECRET_TYPE_URL, type SecretChange, type X509SvidMaterial } from "../src/sds/index.js";
-import { createTestCa, issueTestSvid } from "../src/spiffe/testing/test-ca.js";
+import { createTestCa, issueTestSvid } from "../test/support/spiffe/test-ca.js";
 
 const DEFAULT_STREAMS = 10_000;
 const DEFAULT_CHANNELS = 20;

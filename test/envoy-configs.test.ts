@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parse } from "yaml";
-import { decodeEnvoyConfig, envoyRegistry } from "../src/common/envoy-schema.js";
+import { decodeEnvoyConfig, envoyRegistry } from "../src/envoy/schema.js";
 import { BootstrapSchema } from "../src/gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
-import { DEFAULT_AGENT_SOCKET } from "../src/sds/bootstrap/index.js";
+import { DEFAULT_AGENT_SOCKET } from "../src/envoy/bootstrap/index.js";
 import { parseSpiffeId } from "../src/spiffe/index.js";
 
 const ROOT = fileURLToPath(new URL("../envoy-configs", import.meta.url));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SpindleError } from "../common/errors.js";
 import { createSilentLogger } from "../common/logger.js";
-import { nodeCertificate, startHarness, TD, type Harness } from "../ca/agentapi/test-harness.testing.js";
+import { nodeCertificate, startHarness, TD, type Harness } from "../../test/support/agentapi-harness.js";
 import { createAgent, type Agent, type AgentOptions } from "./agent.js";
 import * as x509pop from "./nodeattestors/x509pop/index.js";
 import { createAgentApiTransport, type AgentTransport } from "./transport.js";

@@ -17,7 +17,7 @@ import { createWorkloadAttestor, type WorkloadAttestorPlugin } from "./attestors
 import { createIdentityCache, type IdentityCache, type ServerClient } from "./cache/index.js";
 import type { AgentEntry } from "./cache/server-client.js";
 import type { WorkloadKeyType } from "./cache/workload-key.js";
-import { startHttpEndpoints, type HttpEndpoints } from "../common/http-endpoints.js";
+import { startHttpEndpoints, type HttpEndpoints } from "../transport/http-endpoints.js";
 import { registerAgentMetrics } from "./metrics.js";
 import { createRpcMetricsInterceptor } from "./rpc-metrics.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";

@@ -10,13 +10,13 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
-import { createGrpcSocketServer, type GrpcSocketServer } from "../common/grpc-socket-server.js";
+import { createGrpcSocketServer, type GrpcSocketServer } from "../transport/grpc-socket-server.js";
 import { createSilentLogger } from "../common/logger.js";
 import { JWTSVIDRequestSchema, X509SVIDRequestSchema, type X509SVIDResponse } from "../gen/workload_pb.js";
 import { createRpcMetricsInterceptor, methodLabels } from "./rpc-metrics.js";
 import { addWorkloadApi } from "./workload-api/index.js";
-import { collect, header, rawWorkloadClient, type RawClient } from "./workload-api/test-harness.testing.js";
-import { FakeIdentitySource, createFixedAttestor } from "./workload-api/testing.js";
+import { collect, header, rawWorkloadClient, type RawClient } from "../../test/support/workload-api-harness.js";
+import { FakeIdentitySource, createFixedAttestor } from "../../test/support/fake-identity-source.js";
 
 const A = "spiffe://example.org/service-a";
 const WA = { service: "workload_api" };

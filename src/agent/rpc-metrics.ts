@@ -2,10 +2,10 @@
 // closest to the transport, so it sees every status a call ends with (handler errors, refused
 // undecodable messages, client cancellations): calls and latency by method and gRPC code, open
 // streams, and how the caller's attestation ended for the Workload API, SDS and ECDS
-// (docs/metrics.md). The outcome comes from the `spindle-error-code` trailer (src/common/wire-errors.ts).
+// (docs/metrics.md). The outcome comes from the `spindle-error-code` trailer (src/transport/wire-errors.ts).
 import * as grpc from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { ERROR_CODE_KEY } from "../common/wire-errors.js";
+import { ERROR_CODE_KEY } from "../transport/wire-errors.js";
 
 /** Short `service` label of each service on the public socket. */
 const SERVICES: Readonly<Record<string, string>> = {

@@ -15,18 +15,18 @@ import { TypedExtensionConfigSchema } from "../gen/envoy/config/core/v3/extensio
 import { RBACSchema } from "../gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { ExtensionConfigDiscoveryService } from "../gen/envoy/service/extension/v3/config_discovery_pb.js";
 import { Registry } from "prom-client";
-import { grpcServiceDefinition } from "../common/grpc-service.js";
+import { grpcServiceDefinition } from "../transport/grpc-service.js";
 import { createSilentLogger } from "../common/logger.js";
 import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { createXdsMetrics } from "../sds/index.js";
 import { SECRET_TYPE_URL, TYPED_EXTENSION_CONFIG_TYPE_URL } from "../sds/type-urls.js";
-import { createTestServer } from "./cache/test-server.testing.js";
+import { createTestServer } from "../../test/support/fake-agent-server.js";
 import { createRpcMetricsInterceptor } from "./rpc-metrics.js";
 import { startAgentSocket } from "./socket-services.js";
-import { createAgentHarness, type AgentHarness } from "./sync/test-harness.testing.js";
-import { createFixedAttestor } from "./workload-api/testing.js";
+import { createAgentHarness, type AgentHarness } from "../../test/support/sync-harness.js";
+import { createFixedAttestor } from "../../test/support/fake-identity-source.js";
 
 const WEB = "spiffe://example.org/web";
 

@@ -3,7 +3,7 @@
 // one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
 import type * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../common/clock.js";
-import { createGrpcSocketServer } from "../common/grpc-socket-server.js";
+import { createGrpcSocketServer } from "../transport/grpc-socket-server.js";
 import { spindleError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { createEcdsService, createSdsService, type SecretAliases, type XdsMetrics } from "../sds/index.js";

@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { SpindleError, spindleError } from "../common/errors.js";
 import { createSilentLogger, type Logger } from "../common/logger.js";
-import { attest as harnessAttest, nodeCertificate, startHarness, TD, type Harness } from "../ca/agentapi/test-harness.testing.js";
+import { attest as harnessAttest, nodeCertificate, startHarness, TD, type Harness } from "../../test/support/agentapi-harness.js";
 import { startAgentApiServer, type AgentApiServer } from "../ca/agentapi/server.js";
 import type { NodeAttestorPlugin } from "../ca/nodeattestors/plugin.js";
 import * as joinToken from "./nodeattestors/join-token/index.js";
 import type { AgentNodeAttestor } from "./nodeattestors/plugin.js";
 import * as x509pop from "./nodeattestors/x509pop/index.js";
-import { captureLogger, type LogLine } from "./sync/test-harness.testing.js";
+import { captureLogger, type LogLine } from "../../test/support/sync-harness.js";
 import { attestUntilAnswered, createAgentApiTransport } from "./transport.js";
 
 let h: Harness;

@@ -2,7 +2,7 @@
 // TypedExtensionConfig named like the filter, holding the RBAC message in an Any. Decoding goes
 // through the shared Envoy schema, so it fails loudly if the compiler ever emits a wrong field.
 import type { JsonValue, Registry } from "@bufbuild/protobuf";
-import { decodeEnvoyConfig } from "../common/envoy-schema.js";
+import { decodeEnvoyConfig } from "../envoy/schema.js";
 import { TypedExtensionConfigSchema, type TypedExtensionConfig } from "../gen/envoy/config/core/v3/extension_pb.js";
 import type { CompiledFilter, FilterKind } from "./envoy-json.js";
 import { ALLOW_FILTER_NAME, HTTP_RBAC_TYPE_URL, NETWORK_RBAC_TYPE_URL } from "./envoy-json.js";

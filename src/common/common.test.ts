@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createBackoff, jittered } from "./backoff.js";
-import { createFakeClock } from "./clock.js";
+import { createFakeClock } from "../../test/support/fake-clock.js";
 import { concatDer, derToPem, parsePem, pemToDers, splitConcatenatedDer } from "./pem.js";
 import { SpindleError } from "./errors.js";
 

@@ -2,7 +2,7 @@
 // (STYLE.md) so this folder never imports the agent, the CA or their caches. The agent implements
 // them over its SVID cache and its workload attestors; tests implement them over test certificates.
 import type { Any } from "@bufbuild/protobuf/wkt";
-import type { PeerCredentials } from "../common/peer-cred.js";
+import type { PeerCredentials } from "../transport/peer-cred.js";
 
 /** The process on the other end of a stream, as the workload attestors see it. */
 export interface Caller {

@@ -2,10 +2,10 @@
 // DeltaExtensionConfigs and FetchExtensionConfigs answering TypedExtensionConfig resources (e.g.
 // the compiled RBAC filters), on the same transport and state machines as SDS.
 import { ExtensionConfigDiscoveryService } from "../gen/envoy/service/extension/v3/config_discovery_pb.js";
-import { grpcServiceDefinition } from "../common/grpc-service.js";
-import type { PeerSource } from "../common/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../transport/grpc-service.js";
+import type { PeerSource } from "../transport/grpc-socket-server.js";
 import type { Logger } from "../common/logger.js";
-import type { PeerCredentials } from "../common/peer-cred.js";
+import type { PeerCredentials } from "../transport/peer-cred.js";
 import { createBuildCache } from "./build-cache.js";
 import type { CallerAttestor, ExtensionConfigSource } from "./contracts.js";
 import { createExtensionConfigResolver } from "./extension-config-resolver.js";

@@ -3,10 +3,10 @@
 // resolver and pushing on SecretSource changes only to the streams that depend on them.
 import type * as grpc from "@grpc/grpc-js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
-import { grpcServiceDefinition } from "../common/grpc-service.js";
-import type { PeerSource } from "../common/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../transport/grpc-service.js";
+import type { PeerSource } from "../transport/grpc-socket-server.js";
 import type { Logger } from "../common/logger.js";
-import type { PeerCredentials } from "../common/peer-cred.js";
+import type { PeerCredentials } from "../transport/peer-cred.js";
 import { createBuildCache } from "./build-cache.js";
 import type { CallerAttestor, SecretChange, SecretSource } from "./contracts.js";
 import { supportsSpiffeValidator } from "./envoy-node.js";

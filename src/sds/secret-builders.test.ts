@@ -5,7 +5,7 @@ import { SecretSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/s
 import { SPIFFECertValidatorConfigSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config_pb.js";
 import { SpindleError } from "../common/errors.js";
 import { pemToDers } from "../common/pem.js";
-import { createTestCa } from "../spiffe/testing/test-ca.js";
+import { createTestCa } from "../../test/support/spiffe/test-ca.js";
 import { buildValidationContextSecret, packSecret } from "./secret-builders.js";
 import { SECRET_TYPE_URL, SPIFFE_VALIDATOR_CONFIG_TYPE_URL, SPIFFE_VALIDATOR_NAME } from "./type-urls.js";
 

@@ -3,7 +3,7 @@
 // prom-client Registry is injected.
 import { Counter, Gauge, type Registry } from "prom-client";
 import { systemClock, type Clock } from "../common/clock.js";
-import type { PeerCredentials } from "../common/peer-cred.js";
+import type { PeerCredentials } from "../transport/peer-cred.js";
 import type { ResourceVersion, XdsStreamObserver } from "./xds-stream-common.js";
 
 export type XdsServiceName = "sds" | "ecds";

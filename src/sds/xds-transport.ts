@@ -18,8 +18,8 @@ import {
 } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SpindleError, spindleError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { PeerCredentials } from "../common/peer-cred.js";
-import type { PeerSource } from "../common/grpc-socket-server.js";
+import type { PeerCredentials } from "../transport/peer-cred.js";
+import type { PeerSource } from "../transport/grpc-socket-server.js";
 import type { Caller, CallerAttestor } from "./contracts.js";
 import { nodeIdOf } from "./envoy-node.js";
 import { createSubscriptionIndex } from "./subscription-index.js";
@@ -27,7 +27,7 @@ import { createDeltaStream } from "./xds-delta-stream.js";
 import type { XdsMetrics, XdsMode, XdsServiceName } from "./xds-metrics.js";
 import type { ResourceResolver } from "./xds-resource.js";
 import { createSotwStream } from "./xds-sotw-stream.js";
-import { toGrpcStatus } from "../common/wire-errors.js";
+import { toGrpcStatus } from "../transport/wire-errors.js";
 import { dedupe, newNonce, type XdsStreamContext, type XdsStreamMachine } from "./xds-stream-common.js";
 
 export interface XdsTransportOptions {
@@ -67,7 +67,7 @@ export function createXdsTransport(options: XdsTransportOptions): XdsTransport {
   let seq = 0;
 
   // The message names the resource for Spindle's own errors; an unexpected failure's text stays
-  // in the log (src/common/wire-errors.ts).
+  // in the log (src/transport/wire-errors.ts).
   const statusError = (err: SpindleError): grpc.ServerErrorResponse => toGrpcStatus(err, "agent");
 
   function serve<Req extends Request, Res>(

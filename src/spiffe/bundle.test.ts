@@ -4,7 +4,7 @@ import { SpindleError } from "../common/errors.js";
 import { splitConcatenatedDer } from "../common/pem.js";
 import { createBundle, createBundleSet } from "./bundle.js";
 import { decodeSpiffeBundle, encodeJwtBundleJwks, encodeSpiffeBundle, encodeX509BundleDer } from "./bundle-codec.js";
-import { createTestBundle, createTestCa, createTestJwtAuthority } from "./testing/index.js";
+import { createTestBundle, createTestCa, createTestJwtAuthority } from "../../test/support/spiffe/index.js";
 import { parseTrustDomain } from "./trust-domain.js";
 
 const td = parseTrustDomain("example.org");

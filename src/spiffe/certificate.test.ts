@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { KeyUsage, OID, parseCertificate } from "./certificate.js";
 import { children, readTlv, whole } from "./der-reader.js";
-import { createTestCa, der, issueTestSvid } from "./testing/index.js";
+import { createTestCa, der, issueTestSvid } from "../../test/support/spiffe/index.js";
 
 const now = Date.UTC(2026, 0, 1, 12, 30, 15);
 const ca = createTestCa({ trustDomain: "example.org", now, basicConstraints: { ca: true, pathLength: 2 } });

@@ -4,7 +4,7 @@ import { CompactSign } from "jose";
 import { SpindleError, type ErrorCode } from "../common/errors.js";
 import { createBundle, createBundleSet } from "./bundle.js";
 import { validateJwtSvid, type ValidateJwtSvidOptions } from "./jwt-svid.js";
-import { createTestBundle, createTestJwtAuthority, encodeTestJws, signRawTestJws, signTestJwtSvid, type TestJwtOptions } from "./testing/index.js";
+import { createTestBundle, createTestJwtAuthority, encodeTestJws, signRawTestJws, signTestJwtSvid, type TestJwtOptions } from "../../test/support/spiffe/index.js";
 import { parseTrustDomain } from "./trust-domain.js";
 
 const now = Date.UTC(2026, 0, 1);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { SpindleError, type ErrorCode } from "../common/errors.js";
 import { createBundleSet, type BundleSource } from "./bundle.js";
 import { KeyUsage } from "./certificate.js";
-import { createTestBundle, createTestCa, generateTestKeyPair, issueTestSvid, type TestCa } from "./testing/index.js";
+import { createTestBundle, createTestCa, generateTestKeyPair, issueTestSvid, type TestCa } from "../../test/support/spiffe/index.js";
 import { validateX509Svid } from "./x509-svid.js";
 
 const now = Date.UTC(2026, 0, 1);

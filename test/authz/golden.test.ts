@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { parse } from "yaml";
-import { decodeEnvoyConfig } from "../../src/common/envoy-schema.js";
+import { decodeEnvoyConfig } from "../../src/envoy/schema.js";
 import { TypedExtensionConfigSchema } from "../../src/gen/envoy/config/core/v3/extension_pb.js";
 import { goldenCases, renderGolden } from "./golden.js";
 

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import type { DescField, DescMessage, Message } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { envoyRegistry } from "../../src/common/envoy-schema.js";
+import { envoyRegistry } from "../../src/envoy/schema.js";
 import { RBACSchema as HttpRbacSchema } from "../../src/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { RBACSchema as NetworkRbacSchema } from "../../src/gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.js";
 import { toTypedExtensionConfig, type CompiledFilter, type FilterKind, type Peer } from "../../src/authz/index.js";

@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import { after, before, it } from "node:test";
 import { create, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import * as joinToken from "../../src/agent/nodeattestors/join-token/index.js";
-import { attest, makeCsr, startHarness, type Harness } from "../../src/ca/agentapi/test-harness.testing.js";
+import { attest, makeCsr, startHarness, type Harness } from "../support/agentapi-harness.js";
 import { certsToPem } from "../../src/common/pem.js";
 import { AdminService } from "../../src/gen/spindle/admin/v1/admin_pb.js";
 import {

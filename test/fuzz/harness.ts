@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { createWorkloadApiClient } from "../../src/agent/workload-client/index.js";
+import { createWorkloadApiClient } from "../../src/workload-client/index.js";
 import { createBundle, createBundleSet } from "../../src/spiffe/bundle.js";
 import { parseTrustDomain } from "../../src/spiffe/trust-domain.js";
 import { validateX509Svid } from "../../src/spiffe/x509-svid.js";

@@ -15,7 +15,7 @@ import { validateJwtSvid } from "../../src/spiffe/jwt-svid.js";
 import { validateX509Svid } from "../../src/spiffe/x509-svid.js";
 import { parseSelector } from "../../src/spiffe/selector.js";
 import { parseSpiffeId } from "../../src/spiffe/spiffe-id.js";
-import { createTestBundle, createTestCa, createTestJwtAuthority, issueTestSvid, signTestJwtSvid } from "../../src/spiffe/testing/index.js";
+import { createTestBundle, createTestCa, createTestJwtAuthority, issueTestSvid, signTestJwtSvid } from "../support/spiffe/index.js";
 import { parseTrustDomain } from "../../src/spiffe/trust-domain.js";
 import { createParserFuzzer } from "./parser-fuzz.js";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ConnectError, type Client } from "@connectrpc/connect";
 import * as joinToken from "../../src/agent/nodeattestors/join-token/index.js";
 import { ERROR_CODE_HEADER } from "../../src/ca/agentapi/index.js";
-import { agentClient, attest } from "../../src/ca/agentapi/test-harness.testing.js";
+import { agentClient, attest } from "../support/agentapi-harness.js";
 import type { AgentService } from "../../src/gen/spindle/agent/v1/agent_pb.js";
 import { runCli as runCliInProcess } from "../../src/cli/program.js";
 import { runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";

@@ -1,4 +1,4 @@
-// What the agent socket tells clients when a call fails (src/common/wire-errors.ts): a message
+// What the agent socket tells clients when a call fails (src/transport/wire-errors.ts): a message
 // that does not decode is the caller's fault (INVALID_ARGUMENT, not grpc-js's INTERNAL), and an
 // unexpected failure inside the agent is INTERNAL with a fixed text; its cause stays in the log.
 import assert from "node:assert/strict";
@@ -8,8 +8,8 @@ import { after, before, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { addWorkloadApi } from "../../src/agent/workload-api/index.js";
-import { FakeIdentitySource, createPeerUidAttestor } from "../../src/agent/workload-api/testing.js";
-import { collect, header, rawWorkloadClient } from "../../src/agent/workload-api/test-harness.testing.js";
+import { FakeIdentitySource, createPeerUidAttestor } from "../support/fake-identity-source.js";
+import { collect, header, rawWorkloadClient } from "../support/workload-api-harness.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { X509SVIDRequestSchema, type X509SVIDResponse } from "../../src/gen/workload_pb.js";
 import { FakeSecretSource, createTestPki, startTestAgent, type TestAgent } from "./sds-fixtures.js";

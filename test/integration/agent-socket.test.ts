@@ -8,8 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import { X509SVIDRequestSchema, type X509SVIDResponse } from "../../src/gen/workload_pb.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { addWorkloadApi } from "../../src/agent/workload-api/index.js";
-import { FakeIdentitySource, createPeerUidAttestor } from "../../src/agent/workload-api/testing.js";
-import { collect, header, rawWorkloadClient } from "../../src/agent/workload-api/test-harness.testing.js";
+import { FakeIdentitySource, createPeerUidAttestor } from "../support/fake-identity-source.js";
+import { collect, header, rawWorkloadClient } from "../support/workload-api-harness.js";
 import { FakeSecretSource, createSdsClient, createTestPki, decodeSecret, startTestAgent, subscribeSotw, uidSelector, type TestAgent } from "./sds-fixtures.js";
 
 const WEB = "spiffe://example.org/web";

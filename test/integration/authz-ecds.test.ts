@@ -13,7 +13,7 @@ import { RBAC_Action } from "../../src/gen/envoy/config/rbac/v3/rbac_pb.js";
 import { RBACSchema, type RBAC } from "../../src/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { ExtensionConfigDiscoveryService } from "../../src/gen/envoy/service/extension/v3/config_discovery_pb.js";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
 import { createLogger } from "../../src/common/logger.js";
 import { TYPED_EXTENSION_CONFIG_TYPE_URL } from "../../src/sds/type-urls.js";
 import { createPolicySource, type PolicySource } from "../../src/agent/authz/policy-source.js";

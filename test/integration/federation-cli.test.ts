@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { runCli } from "../../src/cli/program.js";
 import { createAdminClient } from "../../src/ca/admin/index.js";
 import { validateRelationship } from "../../src/ca/federation/index.js";
-import { endpointSvid, json, remoteDomain, startEndpoint, type TestEndpoint } from "../../src/ca/federation/test-endpoint.testing.js";
+import { endpointSvid, json, remoteDomain, startEndpoint, type TestEndpoint } from "../support/federation-endpoint.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 const TD = "b.test";

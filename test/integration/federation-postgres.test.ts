@@ -3,11 +3,11 @@
 // sequences never leave the lower sequence stored (compare-and-set on the stored document).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { createFakeClock } from "../../src/common/clock.js";
+import { createFakeClock } from "../support/fake-clock.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { createDatastore, type Datastore } from "../../src/ca/datastore/index.js";
 import { createFederationManager, validateRelationship } from "../../src/ca/federation/index.js";
-import { endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, type TestEndpoint } from "../../src/ca/federation/test-endpoint.testing.js";
+import { endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, type TestEndpoint } from "../support/federation-endpoint.js";
 import { decodeSpiffeBundle, parseTrustDomain } from "../../src/spiffe/index.js";
 import { startPostgres, type TempPostgres } from "./helpers/postgres.js";
 

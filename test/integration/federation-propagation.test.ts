@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { nodeCertificate, startHarness, type Harness } from "../../src/ca/agentapi/test-harness.testing.js";
+import { nodeCertificate, startHarness, type Harness } from "../support/agentapi-harness.js";
 import { createAgent, type Agent } from "../../src/agent/agent.js";
 import * as x509pop from "../../src/agent/nodeattestors/x509pop/index.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { encodeSpiffeBundle } from "../../src/spiffe/index.js";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
 import { splitConcatenatedDer } from "../../src/common/pem.js";
 import {
   JWTBundlesRequestSchema,
@@ -27,7 +27,7 @@ import {
   type X509BundlesResponse,
   type X509SVIDResponse,
 } from "../../src/gen/workload_pb.js";
-import { createTestBundle, createTestCa, createTestJwtAuthority } from "../../src/spiffe/testing/index.js";
+import { createTestBundle, createTestCa, createTestJwtAuthority } from "../support/spiffe/index.js";
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { ackSotw, createSdsClient, decodeSecret, deltaRequest, envoyNode, openStream, subscribeSotw } from "./sds-fixtures.js";
 import { fingerprint, validationContextDomains } from "./sds-secret-checks.js";

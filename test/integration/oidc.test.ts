@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { createTestCa, type TestCa } from "../../src/common/test-ca.testing.js";
+import { createTestCa, type TestCa } from "../support/tls-test-ca.js";
 import { eventually } from "./sds-fixtures.js";
 import { startAgentProcess, type AgentProcess } from "./helpers/agent-process.js";
 import { runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";

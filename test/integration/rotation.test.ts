@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { createWorkloadApiClient, type WorkloadApiClient, type X509Context } from "../../src/agent/workload-client/index.js";
+import { createWorkloadApiClient, type WorkloadApiClient, type X509Context } from "../../src/workload-client/index.js";
 import { joinTokenAgentId } from "../../src/ca/nodeattestors/index.js";
 import { parseTrustDomain } from "../../src/spiffe/index.js";
 import { BIN, runCli, startServerProcess, type ServerProcess } from "./helpers/cli-process.js";

@@ -17,7 +17,7 @@ import {
   type DiscoveryResponse,
 } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { ExtensionConfigDiscoveryService } from "../../src/gen/envoy/service/extension/v3/config_discovery_pb.js";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
 import type { ExtensionConfigSource } from "../../src/sds/contracts.js";
 import { TYPED_EXTENSION_CONFIG_TYPE_URL } from "../../src/sds/type-urls.js";
 import { FakeSecretSource, createTestPki, envoyNode, eventually, openStream, startTestAgent, type TestAgent } from "./sds-fixtures.js";

@@ -19,12 +19,12 @@ import { SecretSchema, type Secret } from "../../src/gen/envoy/extensions/transp
 import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
 import { Registry } from "prom-client";
 import type { LevelWithSilent } from "pino";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
-import { createGrpcSocketServer, type GrpcSocketServer } from "../../src/common/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
+import { createGrpcSocketServer, type GrpcSocketServer } from "../../src/transport/grpc-socket-server.js";
 import { createLogger } from "../../src/common/logger.js";
 import { createSdsService, type SdsServiceOptions, type XdsService } from "../../src/sds/sds-service.js";
 import { createXdsMetrics, type XdsMetrics } from "../../src/sds/xds-metrics.js";
-import { createTestCa, issueTestSvid, type TestCa } from "../../src/spiffe/testing/test-ca.js";
+import { createTestCa, issueTestSvid, type TestCa } from "../support/spiffe/test-ca.js";
 import { createEcdsService } from "../../src/sds/ecds-service.js";
 import type { Caller, CallerAttestor, ExtensionConfigSource, CallerBundles, SecretChange, SecretSource, TrustBundleMaterial, X509SvidMaterial } from "../../src/sds/contracts.js";
 import { SECRET_TYPE_URL } from "../../src/sds/type-urls.js";

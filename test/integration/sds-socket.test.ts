@@ -10,11 +10,11 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { DiscoveryResponseSchema, type DiscoveryRequest, type DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
-import { createGrpcSocketServer } from "../../src/common/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
+import { createGrpcSocketServer } from "../../src/transport/grpc-socket-server.js";
 import { createSilentLogger } from "../../src/common/logger.js";
 import { SpindleError } from "../../src/common/errors.js";
-import type { PeerCredentials } from "../../src/common/peer-cred.js";
+import type { PeerCredentials } from "../../src/transport/peer-cred.js";
 import { createSdsClient, sotwRequest, tempSocketPath } from "./sds-fixtures.js";
 
 const logger = createSilentLogger();

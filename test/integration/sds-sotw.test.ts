@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import type { DiscoveryRequest, DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { SecretDiscoveryService } from "../../src/gen/envoy/service/secret/v3/sds_pb.js";
-import { grpcServiceDefinition } from "../../src/common/grpc-service.js";
+import { grpcServiceDefinition } from "../../src/transport/grpc-service.js";
 import {
   FED_TD,
   FakeSecretSource,

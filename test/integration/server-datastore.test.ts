@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { createFakeClock } from "../../src/common/clock.js";
+import { createFakeClock } from "../support/fake-clock.js";
 import { createDatastore } from "../../src/ca/datastore/index.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import type { Client } from "@connectrpc/connect";
 import { createJoinTokenAgentAttestor } from "../../src/agent/nodeattestors/join-token/index.js";
 import { createAdminClient, type AdminClient } from "../../src/ca/admin/index.js";
-import { agentClient, attest, makeCsr } from "../../src/ca/agentapi/test-harness.testing.js";
+import { agentClient, attest, makeCsr } from "../support/agentapi-harness.js";
 import { joinTokenAgentId } from "../../src/ca/nodeattestors/index.js";
 import { pemToDers } from "../../src/common/pem.js";
 import type { AgentService, SyncEntriesResponse } from "../../src/gen/spindle/agent/v1/agent_pb.js";

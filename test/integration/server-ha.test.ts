@@ -10,7 +10,7 @@ import { SpindleError } from "../../src/common/errors.js";
 import { startPostgres, type TempPostgres } from "./helpers/postgres.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { createJoinTokenAgentAttestor } from "../../src/agent/nodeattestors/join-token/index.js";
-import { agentClient, attest } from "../../src/ca/agentapi/test-harness.testing.js";
+import { agentClient, attest } from "../support/agentapi-harness.js";
 import { pemToDers } from "../../src/common/pem.js";
 import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid } from "../../src/spiffe/index.js";
 

@@ -9,7 +9,7 @@ import { createAdminClient } from "../../src/ca/admin/index.js";
 import { SpindleError } from "../../src/common/errors.js";
 import { pemToDers } from "../../src/common/pem.js";
 import { createBundle, createBundleSet, parseTrustDomain, validateX509Svid } from "../../src/spiffe/index.js";
-import { createTestCa } from "../../src/spiffe/testing/index.js";
+import { createTestCa } from "../support/spiffe/index.js";
 import { startTestServer } from "./helpers/server.js";
 
 function writeUpstream(dir: string) {

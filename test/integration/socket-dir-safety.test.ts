@@ -9,11 +9,11 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { agentAdminGet, startAgentAdminServer } from "../../src/agent/admin/index.js";
-import { createWorkloadApiClient } from "../../src/agent/workload-client/index.js";
+import { createWorkloadApiClient } from "../../src/workload-client/index.js";
 import { startAdminServer, type AdminServiceDeps } from "../../src/ca/admin/index.js";
 import { runCli } from "../../src/cli/program.js";
 import { SpindleError } from "../../src/common/errors.js";
-import { createGrpcSocketServer } from "../../src/common/grpc-socket-server.js";
+import { createGrpcSocketServer } from "../../src/transport/grpc-socket-server.js";
 import { createLogger } from "../../src/common/logger.js";
 
 const NOBODY = 65534;

@@ -1,7 +1,7 @@
 // Client of the agent's admin socket (used by `spindle explain` and `spindle agent envoys`).
 import { request } from "node:http";
 import { isErrorCode, spindleError, SpindleError } from "../../common/errors.js";
-import { checkSocketDirectory } from "../../common/socket-dir.js";
+import { checkSocketDirectory } from "../../transport/socket-dir.js";
 
 /**
  * GETs `path` on the admin socket and returns the decoded JSON; errors keep the agent's code.

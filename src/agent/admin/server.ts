@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import { prepareSocketDirectory } from "../../common/socket-dir.js";
+import { prepareSocketDirectory } from "../../transport/socket-dir.js";
 
 export interface AgentAdminHandlers {
   explain(pid: number): Promise<unknown>;

@@ -9,7 +9,7 @@
 // without either importing the other.
 import { SpindleError, spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import type { PeerCredentials } from "../../common/peer-cred.js";
+import type { PeerCredentials } from "../../transport/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
 import type { WorkloadAttestor } from "../workload-api/contracts.js";
 import type { WorkloadAttestorPlugin } from "./plugin.js";

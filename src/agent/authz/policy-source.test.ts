@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { captureLogger } from "../sync/test-harness.testing.js";
+import { captureLogger } from "../../../test/support/sync-harness.js";
 import { createPolicySource } from "./policy-source.js";
 
 const caller = { peer: { pid: 1, uid: 1000, gid: 1000 }, selectors: ["unix:uid:1000"] };

@@ -5,9 +5,9 @@ import { X509Certificate } from "node:crypto";
 import { test } from "node:test";
 import { createBundle } from "../../spiffe/bundle.js";
 import { parseSelector } from "../../spiffe/selector.js";
-import { createTestBundle, createTestCa } from "../../spiffe/testing/index.js";
-import { createAgentHarness, type AgentHarness } from "../sync/test-harness.testing.js";
-import { createTestServer, type TestServer } from "./test-server.testing.js";
+import { createTestBundle, createTestCa } from "../../../test/support/spiffe/index.js";
+import { createAgentHarness, type AgentHarness } from "../../../test/support/sync-harness.js";
+import { createTestServer, type TestServer } from "../../../test/support/fake-agent-server.js";
 
 const WEB = "spiffe://example.org/web";
 const API = "spiffe://example.org/api";

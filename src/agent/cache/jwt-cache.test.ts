@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createBundleSet } from "../../spiffe/bundle.js";
 import { validateJwtSvid } from "../../spiffe/jwt-svid.js";
-import { createAgentHarness } from "../sync/test-harness.testing.js";
-import { createTestServer } from "./test-server.testing.js";
+import { createAgentHarness } from "../../../test/support/sync-harness.js";
+import { createTestServer } from "../../../test/support/fake-agent-server.js";
 
 const WEB = "spiffe://example.org/web";
 const codeOf = (code: string) => (e: unknown) => (e as { code?: string }).code === code;

@@ -2,7 +2,7 @@
 // configured authority is added only when it is newer than every stored one (docs/config/agent.md).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createTestCa } from "../../spiffe/testing/index.js";
+import { createTestCa } from "../../../test/support/spiffe/index.js";
 import { chooseServerTrust } from "./bootstrap-trust.js";
 
 const H = 3600_000;

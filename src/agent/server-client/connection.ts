@@ -11,7 +11,7 @@ import { GrpcStatus, isErrorCode, spindleError, SpindleError } from "../../commo
 import type { Logger } from "../../common/logger.js";
 import { certsToPem } from "../../common/pem.js";
 import { AgentService } from "../../gen/spindle/agent/v1/agent_pb.js";
-import { ERROR_CODE_KEY } from "../../common/wire-errors.js";
+import { ERROR_CODE_KEY } from "../../transport/wire-errors.js";
 import type { WorkloadKey } from "../cache/workload-key.js";
 
 /** The trailer in which the server reports its Spindle error code. */

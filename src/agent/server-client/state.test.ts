@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { createSilentLogger } from "../../common/logger.js";
-import { createTestCa, issueTestSvid } from "../../spiffe/testing/index.js";
+import { createTestCa, issueTestSvid } from "../../../test/support/spiffe/index.js";
 import { createAgentStateStore } from "./state.js";
 
 const root = mkdtempSync(join(tmpdir(), "spindle-agent-state-"));

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { spindleError } from "../../common/errors.js";
-import { AGENT_ID, createTestServer, seededRandom, type TestServer } from "../cache/test-server.testing.js";
+import { AGENT_ID, createTestServer, seededRandom, type TestServer } from "../../../test/support/fake-agent-server.js";
 import { generateWorkloadKey } from "../cache/workload-key.js";
 import { agentSvidOf, createAgentSvidManager, type AgentSvid, type AgentSvidManager } from "./agent-svid.js";
-import { captureLogger } from "./test-harness.testing.js";
+import { captureLogger } from "../../../test/support/sync-harness.js";
 
 /** What node attestation would hand the agent: an SVID for AGENT_ID from the CA. */
 async function attest(server: TestServer): Promise<AgentSvid> {

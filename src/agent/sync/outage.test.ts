@@ -8,9 +8,9 @@ import * as grpc from "@grpc/grpc-js";
 import { SpindleError } from "../../common/errors.js";
 import { parseSelector } from "../../spiffe/selector.js";
 import { createWorkloadApiIdentitySource } from "../cache/workload-api-source.js";
-import { createTestServer } from "../cache/test-server.testing.js";
+import { createTestServer } from "../../../test/support/fake-agent-server.js";
 import { createCallerResolver } from "../workload-api/caller.js";
-import { captureLogger, createAgentHarness } from "./test-harness.testing.js";
+import { captureLogger, createAgentHarness } from "../../../test/support/sync-harness.js";
 
 const WEB = "spiffe://example.org/web";
 

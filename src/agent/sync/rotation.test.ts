@@ -5,8 +5,8 @@ import { test } from "node:test";
 import { createBundleSet } from "../../spiffe/bundle.js";
 import { parseSelector } from "../../spiffe/selector.js";
 import { validateX509Svid } from "../../spiffe/x509-svid.js";
-import { createTestServer } from "../cache/test-server.testing.js";
-import { createAgentHarness, type AgentHarness } from "./test-harness.testing.js";
+import { createTestServer } from "../../../test/support/fake-agent-server.js";
+import { createAgentHarness, type AgentHarness } from "../../../test/support/sync-harness.js";
 
 const WEB = "spiffe://example.org/web";
 const UID = [parseSelector("unix:uid:1000")];

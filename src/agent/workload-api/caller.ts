@@ -4,11 +4,11 @@
 // status the official clients expect (InvalidArgument stops them, Unavailable makes them retry).
 import type * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "../../common/errors.js";
-import type { PeerSource } from "../../common/grpc-socket-server.js";
+import type { PeerSource } from "../../transport/grpc-socket-server.js";
 import type { Logger } from "../../common/logger.js";
-import type { PeerCredentials } from "../../common/peer-cred.js";
+import type { PeerCredentials } from "../../transport/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
-import { toGrpcStatus } from "../../common/wire-errors.js";
+import { toGrpcStatus } from "../../transport/wire-errors.js";
 import type { IdentitySource, PendingIdentities, WorkloadAttestor, WorkloadIdentity } from "./contracts.js";
 
 /** The metadata every Workload API request must carry, and its only accepted value. */
@@ -106,7 +106,7 @@ function pendingError(caller: CallerContext, p: PendingIdentities): SpindleError
   );
 }
 
-/** A grpc-js status error (src/common/wire-errors.ts): safe message, code in the trailers. */
+/** A grpc-js status error (src/transport/wire-errors.ts): safe message, code in the trailers. */
 export function toStatusError(err: SpindleError): grpc.ServerErrorResponse {
   return toGrpcStatus(err, "agent");
 }

@@ -1,7 +1,7 @@
 // What the SPIFFE Workload API service needs from the rest of the agent, declared here by their
 // consumer (STYLE.md): the agent wires its workload attestors and its SVID cache to these; tests
 // implement them over test certificates. Nothing here imports the agent's cache or the server.
-import type { PeerCredentials } from "../../common/peer-cred.js";
+import type { PeerCredentials } from "../../transport/peer-cred.js";
 import type { Bundle } from "../../spiffe/bundle.js";
 import type { Selector } from "../../spiffe/selector.js";
 

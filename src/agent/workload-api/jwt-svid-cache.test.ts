@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createFakeClock } from "../../common/clock.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
 import type { MintedJwtSvid } from "./contracts.js";
 import { createJwtSvidCache } from "./jwt-svid-cache.js";
-import { FakeIdentitySource } from "./testing.js";
+import { FakeIdentitySource } from "../../../test/support/fake-identity-source.js";
 
 describe("JWT-SVID cache", () => {
   function setup(maxEntries?: number) {

@@ -6,10 +6,10 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { SpindleError, spindleError } from "../../common/errors.js";
-import { grpcServiceDefinition } from "../../common/grpc-service.js";
-import type { GrpcSocketServer, PeerSource } from "../../common/grpc-socket-server.js";
+import { grpcServiceDefinition } from "../../transport/grpc-service.js";
+import type { GrpcSocketServer, PeerSource } from "../../transport/grpc-socket-server.js";
 import type { Logger } from "../../common/logger.js";
-import type { PeerCredentials } from "../../common/peer-cred.js";
+import type { PeerCredentials } from "../../transport/peer-cred.js";
 import {
   JWTBundlesResponseSchema,
   JWTSVIDResponseSchema,

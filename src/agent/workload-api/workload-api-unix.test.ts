@@ -6,9 +6,9 @@ import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { createSilentLogger } from "../../common/logger.js";
 import { createUnixAttestor, createWorkloadAttestor } from "../attestors/index.js";
-import { createWorkloadApiClient } from "../workload-client/index.js";
-import { grpcCodeOf, startWorkloadApi } from "./test-harness.testing.js";
-import { FakeIdentitySource } from "./testing.js";
+import { createWorkloadApiClient } from "../../workload-client/index.js";
+import { grpcCodeOf, startWorkloadApi } from "../../../test/support/workload-api-harness.js";
+import { FakeIdentitySource } from "../../../test/support/fake-identity-source.js";
 
 const logger = createSilentLogger();
 

@@ -18,12 +18,12 @@ import {
   type X509BundlesResponse,
   type X509SVIDResponse,
 } from "../../gen/workload_pb.js";
-import { createFakeClock } from "../../common/clock.js";
-import { createTestBundle } from "../../spiffe/testing/test-bundle.js";
-import { signRawTestJws, signTestJwtSvid } from "../../spiffe/testing/test-jwt.js";
-import { createWorkloadApiClient, type WorkloadApiClient } from "../workload-client/index.js";
-import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "./testing.js";
-import { collect, grpcCodeOf, header, rawWorkloadClient, startWorkloadApi, type RawClient, type WorkloadApiHarness } from "./test-harness.testing.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
+import { createTestBundle } from "../../../test/support/spiffe/test-bundle.js";
+import { signRawTestJws, signTestJwtSvid } from "../../../test/support/spiffe/test-jwt.js";
+import { createWorkloadApiClient, type WorkloadApiClient } from "../../workload-client/index.js";
+import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../../test/support/fake-identity-source.js";
+import { collect, grpcCodeOf, header, rawWorkloadClient, startWorkloadApi, type RawClient, type WorkloadApiHarness } from "../../../test/support/workload-api-harness.js";
 
 const A = "spiffe://example.org/service-a";
 const A2 = "spiffe://example.org/service-a-admin";
@@ -117,7 +117,7 @@ describe("Workload API over a Unix socket", () => {
     assert.equal(x.messages.length, 1, "an SVID rotation does not touch bundle streams");
     assert.equal(j.messages.length, 1);
 
-    const extraRoot = (await import("../../spiffe/testing/test-ca.js")).createTestCa({ trustDomain: "example.org" });
+    const extraRoot = (await import("../../../test/support/spiffe/test-ca.js")).createTestCa({ trustDomain: "example.org" });
     source.setOwnBundle(createTestBundle({ cas: [source.trust.root, extraRoot], jwtAuthorities: [source.trust.jwt] }));
     const x2 = await x.next();
     assert.equal(x2.bundles["spiffe://example.org"]!.length, source.trust.root.der.length + extraRoot.der.length);

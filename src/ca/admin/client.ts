@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { spindleError } from "../../common/errors.js";
-import { checkSocketDirectory } from "../../common/socket-dir.js";
+import { checkSocketDirectory } from "../../transport/socket-dir.js";
 import { AdminService } from "../../gen/spindle/admin/v1/admin_pb.js";
 import { fromConnectError } from "./errors.js";
 

@@ -1,9 +1,9 @@
-// Admin API errors on the wire (src/common/wire-errors.ts): the status of the SpindleError's code,
+// Admin API errors on the wire (src/transport/wire-errors.ts): the status of the SpindleError's code,
 // the code in the `spindle-error-code` header, causes only in the log.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { isErrorCode, SpindleError, spindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import { ERROR_CODE_KEY, logFailure, spindleErrorOf, toConnectError as wireError } from "../../common/wire-errors.js";
+import { ERROR_CODE_KEY, logFailure, spindleErrorOf, toConnectError as wireError } from "../../transport/wire-errors.js";
 
 export const ERROR_CODE_HEADER = ERROR_CODE_KEY;
 

@@ -4,7 +4,7 @@ import type { ServerHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import { createContextKey, createContextValues, type ContextValues } from "@connectrpc/connect";
 import type { Http2ServerRequest } from "node:http2";
-import { createPeerCredentialsReader, type PeerCredentialsReader } from "../../common/peer-cred.js";
+import { createPeerCredentialsReader, type PeerCredentialsReader } from "../../transport/peer-cred.js";
 import type { Logger } from "../../common/logger.js";
 
 export const REQUESTER = createContextKey<string>("admin-socket", { description: "admin API caller" });

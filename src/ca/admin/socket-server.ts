@@ -5,9 +5,9 @@ import { chmodSync, existsSync, lstatSync, statSync, unlinkSync } from "node:fs"
 import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { connect } from "node:net";
 import { dirname } from "node:path";
-import { createConnectHandler } from "../../common/connect-handler.js";
+import { createConnectHandler } from "../../transport/connect-handler.js";
 import { SpindleError, spindleError } from "../../common/errors.js";
-import { prepareSocketDirectory } from "../../common/socket-dir.js";
+import { prepareSocketDirectory } from "../../transport/socket-dir.js";
 import type { Logger } from "../../common/logger.js";
 import { AdminService } from "../../gen/spindle/admin/v1/admin_pb.js";
 import type { AdminServiceDeps } from "./deps.js";

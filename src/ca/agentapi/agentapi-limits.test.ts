@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createFakeClock } from "../../common/index.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
 import * as x509pop from "../../agent/nodeattestors/x509pop/index.js";
 import { serverSpiffeId } from "../registration/entry.js";
 import { ERROR_CODE_HEADER, RETRY_AFTER_HEADER } from "./errors.js";
 import { createRateLimiter } from "./rate-limit.js";
-import { attest, makeCsr, nodeCertificate, startHarness, TD, type Harness } from "./test-harness.testing.js";
+import { attest, makeCsr, nodeCertificate, startHarness, TD, type Harness } from "../../../test/support/agentapi-harness.js";
 
 let h: Harness;
 before(async () => {

@@ -5,12 +5,12 @@ import { after, before, test } from "node:test";
 import type { PeerCertificate } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { certsToPem } from "../../common/pem.js";
-import { createTestCa, issueTestSvid } from "../../spiffe/testing/index.js";
+import { createTestCa, issueTestSvid } from "../../../test/support/spiffe/index.js";
 import * as joinToken from "../../agent/nodeattestors/join-token/index.js";
 import * as x509pop from "../../agent/nodeattestors/x509pop/index.js";
 import type { ErrorCode } from "../../common/errors.js";
 import { ERROR_CODE_HEADER } from "./errors.js";
-import { attest, makeCsr, nodeCertificate, SERVER_ID, startHarness, TD, type Harness } from "./test-harness.testing.js";
+import { attest, makeCsr, nodeCertificate, SERVER_ID, startHarness, TD, type Harness } from "../../../test/support/agentapi-harness.js";
 
 let h: Harness;
 before(async () => {

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { connect } from "node:http2";
 import { after, before, test } from "node:test";
 import type { PeerCertificate } from "node:tls";
-import { createFakeClock } from "../../common/index.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
 import { createBundle, encodeSpiffeBundle, parseTrustDomain, validateX509Svid } from "../../spiffe/index.js";
-import { createTestCa } from "../../spiffe/testing/index.js";
+import { createTestCa } from "../../../test/support/spiffe/index.js";
 import * as joinToken from "../../agent/nodeattestors/join-token/index.js";
 import { serverSpiffeId } from "../registration/entry.js";
 import { authorizedEntries } from "./authorized.js";
 import { createMemoryEntrySource } from "./memory-stores.js";
-import { attest, decodeDelivered, makeCsr, SERVER_ID, startHarness, TD, type Harness } from "./test-harness.testing.js";
+import { attest, decodeDelivered, makeCsr, SERVER_ID, startHarness, TD, type Harness } from "../../../test/support/agentapi-harness.js";
 
 let h: Harness;
 before(async () => {

@@ -9,7 +9,7 @@ import { ConnectError } from "@connectrpc/connect";
 import type { AgentSvid } from "../../gen/spindle/agent/v1/agent_pb.js";
 import { serverSpiffeId } from "../registration/entry.js";
 import { ERROR_CODE_HEADER } from "./errors.js";
-import { attest, decodeDelivered, makeCsr, nodeCertificate, psat, startHarness, TD, type Harness } from "./test-harness.testing.js";
+import { attest, decodeDelivered, makeCsr, nodeCertificate, psat, startHarness, TD, type Harness } from "../../../test/support/agentapi-harness.js";
 
 let h: Harness;
 before(async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createFakeClock } from "../../common/index.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
 import { createAuthorizedCache, SIGN_SNAPSHOT_MAX_AGE_MS, SYNC_SNAPSHOT_MAX_AGE_MS } from "./authorized-cache.js";
 import { authorizedEntries } from "./authorized.js";
 import { createMemoryEntrySource } from "./memory-stores.js";

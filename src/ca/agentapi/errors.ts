@@ -1,10 +1,10 @@
-// Agent API errors on the wire (src/common/wire-errors.ts): the status of the SpindleError's code,
+// Agent API errors on the wire (src/transport/wire-errors.ts): the status of the SpindleError's code,
 // the code in the `spindle-error-code` trailer, a rate limit's `retry-after` (seconds), causes only
 // in the log.
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { SpindleError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import { ERROR_CODE_KEY, RETRY_AFTER_KEY, logFailure, spindleErrorOf, toConnectError as wireError } from "../../common/wire-errors.js";
+import { ERROR_CODE_KEY, RETRY_AFTER_KEY, logFailure, spindleErrorOf, toConnectError as wireError } from "../../transport/wire-errors.js";
 
 export const ERROR_CODE_HEADER = ERROR_CODE_KEY;
 export const RETRY_AFTER_HEADER = RETRY_AFTER_KEY;

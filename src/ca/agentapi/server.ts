@@ -13,7 +13,7 @@ import { serverSpiffeId } from "../registration/entry.js";
 import { PEER_CHAIN, resolveAgentApi, type AgentApiOptions } from "./deps.js";
 import { errorMappingInterceptor } from "./errors.js";
 import { peerChain } from "./peer.js";
-import { createConnectHandler } from "../../common/connect-handler.js";
+import { createConnectHandler } from "../../transport/connect-handler.js";
 import { createAgentServiceImpl } from "./service.js";
 
 const CLOSE_GRACE_MS = 2000;

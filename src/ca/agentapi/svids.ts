@@ -15,7 +15,7 @@ import { agentCsr, issueAgentSvid } from "./attest.js";
 import { SIGN_SNAPSHOT_MAX_AGE_MS } from "./authorized-cache.js";
 import { svidToProto } from "./convert.js";
 import { MAX_CSR_BATCH, type ResolvedAgentApi } from "./deps.js";
-import { clientMessage, isInternal } from "../../common/wire-errors.js";
+import { clientMessage, isInternal } from "../../transport/wire-errors.js";
 import type { AuthenticatedAgent } from "./peer.js";
 
 export async function renewAgent(api: ResolvedAgentApi, caller: AuthenticatedAgent, req: RenewAgentRequest) {

@@ -8,9 +8,9 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDiskKeyManager, createMemoryKeyManager } from "../keys/index.js";
-import { assertCaRules, assertLeafRules, px } from "../x509/testing.js";
+import { assertCaRules, assertLeafRules, px } from "../../../test/support/x509-checks.js";
 import { X509Certificate } from "node:crypto";
-import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "./test-support.testing.js";
+import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "../../../test/support/authority.js";
 
 const isCode = (code: Parameters<typeof SpindleError.is>[1], re?: RegExp) => (e: unknown) => SpindleError.is(e, code) && (re === undefined || re.test(e.message));
 

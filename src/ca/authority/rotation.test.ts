@@ -4,7 +4,7 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import { SpindleError } from "../../common/index.js";
 import { activateTime, prepareTime } from "./index.js";
 import { nextRotationEvent, planRotation, safeActivationTime } from "./rotation.js";
-import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "./test-support.testing.js";
+import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "../../../test/support/authority.js";
 
 // CA TTL 600 s (so lifetime/2 = 305 s and lifetime/6 ~ 101.7 s, counting the 10 s backdate),
 // SVID TTLs at the allowed maximum of CA TTL / 6.

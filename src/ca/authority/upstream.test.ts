@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SpindleError, certsToPem } from "../../common/index.js";
 import { buildCaCertificate, encodeName, issuerFromCertificate } from "../x509/index.js";
-import { assertCaRules, assertLeafRules } from "../x509/testing.js";
+import { assertCaRules, assertLeafRules } from "../../../test/support/x509-checks.js";
 import { createUpstreamAuthority, loadUpstreamAuthority, prepareTime } from "./index.js";
-import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "./test-support.testing.js";
+import { START, assertChainsToBundle, assertSpiffeValid, harness, newCa, workloadKey } from "../../../test/support/authority.js";
 
 const YEAR = 365 * 86_400_000;
 

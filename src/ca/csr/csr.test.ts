@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { SpindleError } from "../../common/index.js";
-import { px } from "../x509/testing.js";
+import { px } from "../../../test/support/x509-checks.js";
 import { parseAndVerifyCsr } from "./index.js";
 
 const subtle = webcrypto.subtle;

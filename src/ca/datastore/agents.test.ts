@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { createFakeClock } from "../../common/index.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
 import { SpindleError } from "../../common/errors.js";
 import { createDatastore, type Datastore } from "./index.js";
 

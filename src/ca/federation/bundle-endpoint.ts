@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import type { Clock, Logger } from "../../common/index.js";
 import { spindleError } from "../../common/errors.js";
-import { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
+import { formatHostPort, type HostPort } from "../../transport/http-endpoints.js";
 import type { ServerSvidSource } from "../authority/server-svid.js";
 import { createCertFileWatcher, type CertFileWatcher } from "./cert-files.js";
 

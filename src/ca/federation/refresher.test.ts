@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { SpindleError } from "../../common/errors.js";
 import { decodeSpiffeBundle, encodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
-import { createTestBundle, createTestCa } from "../../spiffe/testing/index.js";
+import { createTestBundle, createTestCa } from "../../../test/support/spiffe/index.js";
 import type { FederationManager } from "./manager.js";
-import { createHarness, endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, webServerCert, type Harness, type TestEndpoint } from "./test-endpoint.testing.js";
+import { createHarness, endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, webServerCert, type Harness, type TestEndpoint } from "../../../test/support/federation-endpoint.js";
 
 const TD = "b.test";
 const ENDPOINT_ID = "spiffe://b.test/spindle/server";

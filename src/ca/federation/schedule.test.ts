@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { decodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
 import { validateRelationship } from "./relationship.js";
-import { createHarness, endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, type Harness, type TestEndpoint } from "./test-endpoint.testing.js";
+import { createHarness, endpointSvid, json, remoteDomain, spiffeInput, startEndpoint, type Harness, type TestEndpoint } from "../../../test/support/federation-endpoint.js";
 
 const TD = "b.test";
 const ID = "spiffe://b.test/spindle/server";

@@ -8,8 +8,9 @@ import { request as httpsRequest } from "node:https";
 import { after, before, test } from "node:test";
 import { Writable } from "node:stream";
 import { calculateJwkThumbprint, importJWK, SignJWT, jwtVerify, createLocalJWKSet, type JWK } from "jose";
-import { createFakeClock, createLogger, createSilentLogger, type Logger } from "../../common/index.js";
-import { createTestCa, type TestCa } from "../../common/test-ca.testing.js";
+import { createLogger, createSilentLogger, type Logger } from "../../common/index.js";
+import { createFakeClock } from "../../../test/support/fake-clock.js";
+import { createTestCa, type TestCa } from "../../../test/support/tls-test-ca.js";
 import { startOidcEndpoint, type JwtAuthorityKey, type OidcEndpoint, type OidcOptions } from "./index.js";
 
 interface Reply {

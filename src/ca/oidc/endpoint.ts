@@ -1,9 +1,10 @@
 // OIDC discovery for JWT-SVIDs (docs/oidc.md): the discovery document and the JWKS of the trust
 // domain's JWT authorities, on the server's public HTTPS listener. Every URL in the documents
 // comes from the configured issuer, never from the request's Host or X-Forwarded-Host.
-import { componentLogger, startPublicListener, type Clock, type HttpAnswer, type Logger, type PublicListener } from "../../common/index.js";
-import type { HostPort } from "../../common/http-endpoints.js";
-import type { TlsFiles } from "../../common/tls-files.js";
+import { componentLogger, type Clock, type Logger } from "../../common/index.js";
+import { startPublicListener, type HttpAnswer, type PublicListener } from "../../transport/index.js";
+import type { HostPort } from "../../transport/http-endpoints.js";
+import type { TlsFiles } from "../../transport/tls-files.js";
 import { buildDiscovery, buildJwks, trimSlash, type JwtAuthorityKey } from "./documents.js";
 
 export const DISCOVERY_PATH = "/.well-known/openid-configuration";

@@ -6,8 +6,8 @@ import { request } from "node:https";
 import { after, before, test } from "node:test";
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, jwtVerify, errors, type FetchImplementation } from "jose";
 import { createSilentLogger } from "../../common/index.js";
-import { createTestCa, type TestCa } from "../../common/test-ca.testing.js";
-import { harness, newCa, START } from "../authority/test-support.testing.js";
+import { createTestCa, type TestCa } from "../../../test/support/tls-test-ca.js";
+import { harness, newCa, START } from "../../../test/support/authority.js";
 import { startOidcEndpoint, type OidcEndpoint } from "./index.js";
 
 const ISSUER = "https://localhost";

@@ -7,7 +7,7 @@ import type { Datastore, EntryFilter, EntryPage } from "../datastore/index.js";
 import { selectorOf } from "../../spiffe/index.js";
 import { ENTRY_FIELDS, serverSpiffeId, type EntryField, type EntryInput, type RegistrationEntry } from "./entry.js";
 import { entryInvalid, validateEntryInput, type EntryLimits, type SelectorCheckOptions } from "./validate.js";
-import { spiffeIdProblem, trustDomainOf } from "./spiffe-check.js";
+import { spiffeIdProblem, trustDomainOf } from "../../spiffe/spiffe-check.js";
 
 export interface RegistrationOptions {
   datastore: Datastore;

@@ -2,7 +2,7 @@
 import { spindleError } from "../../common/errors.js";
 import { isKnownSelectorType, selectorKind, selectorProblem } from "../../spiffe/index.js";
 import { serverSpiffeId, sortSelectors, selectorString, type EntryInput, type Selector } from "./entry.js";
-import { spiffeIdProblem, trustDomainOf, trustDomainProblem } from "./spiffe-check.js";
+import { spiffeIdProblem, trustDomainOf, trustDomainProblem } from "../../spiffe/spiffe-check.js";
 
 export interface EntryLimits {
   /** The server's trust domain; SPIFFE and parent IDs must belong to it. */

@@ -6,8 +6,8 @@ import type { OidcOptions } from "../oidc/index.js";
 import type { BundleEndpointConfig } from "../federation/bundle-endpoint.js";
 import type { FederationTiming, ValidatedRelationship } from "../federation/index.js";
 
-export { formatHostPort, type HostPort } from "../../common/http-endpoints.js";
-import type { HostPort } from "../../common/http-endpoints.js";
+export { formatHostPort, type HostPort } from "../../transport/http-endpoints.js";
+import type { HostPort } from "../../transport/http-endpoints.js";
 
 export interface UpstreamAuthorityFiles {
   certFile: string;

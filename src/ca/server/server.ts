@@ -19,7 +19,7 @@ import { startOidcEndpoint, type OidcEndpoint } from "../oidc/index.js";
 import { createFederationManager } from "../federation/index.js";
 import { createAuditLog } from "./audit.js";
 import { createAuthorityControl } from "./authority-control.js";
-import { startHttpEndpoints, type HttpEndpoints } from "../../common/http-endpoints.js";
+import { startHttpEndpoints, type HttpEndpoints } from "../../transport/http-endpoints.js";
 import { createServerMetrics } from "./metrics.js";
 import type { HostPort, ServerOptions } from "./options.js";
 import { createOwnBundleSource } from "./own-bundle.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { X509Certificate, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { SpindleError } from "../../common/index.js";
 import { buildCaCertificate, childrenOf, contentOf, createLeafMinter, encodeName, encodeSpki, issuerFromCertificate, readElement, type Issuer } from "./index.js";
-import { assertCaRules, assertLeafRules, px } from "./testing.js";
+import { assertCaRules, assertLeafRules, px } from "../../../test/support/x509-checks.js";
 
 const TD = "spiffe://example.org";
 const NOW = Date.UTC(2026, 2, 1, 12, 0, 0);

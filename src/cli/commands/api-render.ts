@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { certsToPem, derToPem } from "../../common/pem.js";
-import type { X509Context, X509SvidDocument } from "../../agent/workload-client/index.js";
+import type { X509Context, X509SvidDocument } from "../../workload-client/index.js";
 
 function validity(der: Uint8Array): { subject: string; notBefore: string; notAfter: string } {
   const c = new X509Certificate(der);

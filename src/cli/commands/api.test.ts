@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { startWorkloadApi, type WorkloadApiHarness } from "../../agent/workload-api/test-harness.testing.js";
-import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../agent/workload-api/testing.js";
-import { signRawTestJws } from "../../spiffe/testing/index.js";
+import { startWorkloadApi, type WorkloadApiHarness } from "../../../test/support/workload-api-harness.js";
+import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../../test/support/fake-identity-source.js";
+import { signRawTestJws } from "../../../test/support/spiffe/index.js";
 import { runCli } from "../program.js";
 
 const ID = "spiffe://example.org/cli";

@@ -5,7 +5,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { createBackoff } from "../../common/backoff.js";
 import { GrpcStatus as grpcStatus, SpindleError } from "../../common/errors.js";
 import { decodeJwtSvidParts } from "../../spiffe/index.js";
-import { createWorkloadApiClient, workloadApiTarget, type WorkloadApiClient } from "../../agent/workload-client/index.js";
+import { createWorkloadApiClient, workloadApiTarget, type WorkloadApiClient } from "../../workload-client/index.js";
 import { defaultWorkloadSocket } from "../config/socket-defaults.js";
 import { CliExit, errorLine, type CliIO } from "../io.js";
 import { bundlesText, writeX509Files, x509ContextJson, x509ContextText } from "./api-render.js";

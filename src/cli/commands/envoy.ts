@@ -5,16 +5,16 @@ import { extname } from "node:path";
 import { Option } from "commander";
 import type { Command } from "commander";
 import { SpindleError } from "../../common/errors.js";
-import type { EnvoyConfigFormat } from "../../common/envoy-schema.js";
+import type { EnvoyConfigFormat } from "../../envoy/schema.js";
 import { defaultWorkloadSocket } from "../config/socket-defaults.js";
-import type { BootstrapFormat } from "../../sds/bootstrap/index.js";
+import type { BootstrapFormat } from "../../envoy/bootstrap/index.js";
 import { CliExit, errorLine } from "../io.js";
 import type { CliIO } from "../io.js";
 
 // The validator loads every generated Envoy type (~0.6 s) and the generator the SPIFFE core:
 // both are imported only when an envoy command runs, so the rest of the CLI starts fast.
-const loadSchema = () => import("../../common/envoy-schema.js");
-const loadBootstrap = () => import("../../sds/bootstrap/index.js");
+const loadSchema = () => import("../../envoy/schema.js");
+const loadBootstrap = () => import("../../envoy/bootstrap/index.js");
 const BOOTSTRAP_TYPE = "envoy.config.bootstrap.v3.Bootstrap";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

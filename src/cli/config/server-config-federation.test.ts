@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SpindleError } from "../../common/errors.js";
 import { decodeSpiffeBundle, encodeSpiffeBundle, parseTrustDomain } from "../../spiffe/index.js";
-import { createTestBundle, createTestCa } from "../../spiffe/testing/index.js";
+import { createTestBundle, createTestCa } from "../../../test/support/spiffe/index.js";
 import { loadServerConfig } from "./server-config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "spindle-fedconf-"));

@@ -10,7 +10,7 @@ import { runCli, startServerProcess, type CliResult, type ServerProcess } from "
 import { freePort } from "../helpers/ports.js";
 import { joinTokenAgentId } from "../../../src/ca/nodeattestors/index.js";
 import { parseTrustDomain } from "../../../src/spiffe/index.js";
-import { createWorkloadApiClient, type WorkloadApiClient } from "../../../src/agent/workload-client/index.js";
+import { createWorkloadApiClient, type WorkloadApiClient } from "../../../src/workload-client/index.js";
 
 export const TD = "example.org";
 export const WORKLOAD_ID = `spiffe://${TD}/fault-workload`;

@@ -1,7 +1,7 @@
 // The registration/datastore behaviour suite, run against SQLite and PostgreSQL.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createFakeClock } from "../../../src/common/clock.js";
+import { createFakeClock } from "../../support/fake-clock.js";
 import { SpindleError, type ErrorCode } from "../../../src/common/errors.js";
 import { createDatastore, hashToken, type Datastore, type DatastoreLocation } from "../../../src/ca/datastore/index.js";
 import { createRegistration, serverSpiffeId, type EntryInput, type Registration } from "../../../src/ca/registration/index.js";

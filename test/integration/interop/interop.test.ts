@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startWorkloadApi, type WorkloadApiHarness } from "../../../src/agent/workload-api/test-harness.testing.js";
-import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../../src/agent/workload-api/testing.js";
-import { createTestCa } from "../../../src/spiffe/testing/test-ca.js";
-import { createTestBundle } from "../../../src/spiffe/testing/test-bundle.js";
+import { startWorkloadApi, type WorkloadApiHarness } from "../../support/workload-api-harness.js";
+import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../support/fake-identity-source.js";
+import { createTestCa } from "../../support/spiffe/test-ca.js";
+import { createTestBundle } from "../../support/spiffe/test-bundle.js";
 import { assertGoFetch, buildSdkPrograms, jsonLines, mustRun, run, startLines, type SdkPrograms } from "./sdk-programs.js";
 
 const SERVICE_A = "spiffe://example.org/service-a";

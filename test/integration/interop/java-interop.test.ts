@@ -5,7 +5,7 @@
 // download or build fails the suite.
 //
 // Over a Unix socket grpc-java sends the socket's path as `:authority`, which Node's HTTP/2
-// (nghttp2) refuses; the agent rewrites it (src/common/h2-authority-rewrite.ts), and the `unix://`
+// (nghttp2) refuses; the agent rewrites it (src/transport/h2-authority-rewrite.ts), and the `unix://`
 // case checks that. The other cases dial `tcp://127.0.0.1:<port>`, a loopback relay in this test
 // that copies bytes to and from the agent's Unix socket (the relay is this process, so SO_PEERCRED
 // names it; the fixed attestor ignores who calls).
@@ -18,8 +18,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { createLogger } from "../../../src/common/logger.js";
-import { startWorkloadApi, type WorkloadApiHarness } from "../../../src/agent/workload-api/test-harness.testing.js";
-import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../../src/agent/workload-api/testing.js";
+import { startWorkloadApi, type WorkloadApiHarness } from "../../support/workload-api-harness.js";
+import { FakeIdentitySource, TEST_FED_TD, createFixedAttestor } from "../../support/fake-identity-source.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const javaDir = join(here, "java");

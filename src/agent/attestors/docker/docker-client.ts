@@ -4,7 +4,7 @@
 import * as http from "node:http";
 import { spindleError } from "../../../common/errors.js";
 import type { DockerAttestorConfig } from "./config.js";
-import { readBoundedBody } from "../../../common/http-body.js";
+import { readBoundedBody } from "../../../transport/http-body.js";
 
 export interface DockerContainer {
   readonly id: string;

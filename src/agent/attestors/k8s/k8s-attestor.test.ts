@@ -7,14 +7,14 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { createFakeClock } from "../../../common/clock.js";
+import { createFakeClock } from "../../../../test/support/fake-clock.js";
 import { SpindleError } from "../../../common/errors.js";
 import { createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
 import { selectorProblem } from "../../../spiffe/selector-schema.js";
 import { OID } from "../../../spiffe/certificate.js";
-import { octets, oid, seq, tlv } from "../../../spiffe/testing/der-writer.js";
-import { issueTestCertificate } from "../../../spiffe/testing/test-ca.js";
+import { octets, oid, seq, tlv } from "../../../../test/support/spiffe/der-writer.js";
+import { issueTestCertificate } from "../../../../test/support/spiffe/test-ca.js";
 import { createK8sAttestor, parseK8sAttestorConfig } from "./index.js";
 
 const logger = createSilentLogger();

@@ -6,7 +6,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { spindleError } from "../../../common/errors.js";
 import type { K8sAttestorConfig } from "./config.js";
-import { readBoundedBody } from "../../../common/http-body.js";
+import { readBoundedBody } from "../../../transport/http-body.js";
 
 export interface KubeletContainer {
   readonly name: string;

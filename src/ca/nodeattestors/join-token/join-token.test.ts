@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
-import { createFakeClock, SpindleError } from "../../../common/index.js";
+import { SpindleError } from "../../../common/index.js";
+import { createFakeClock } from "../../../../test/support/fake-clock.js";
 import { parseTrustDomain, selectorProblem } from "../../../spiffe/index.js";
 import * as agentSide from "../../../agent/nodeattestors/join-token/index.js";
 import { createMemoryJoinTokens } from "../../agentapi/memory-stores.js";

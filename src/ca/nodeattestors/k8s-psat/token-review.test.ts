@@ -11,11 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SignJWT, type JWK } from "jose";
-import { createFakeClock, createSilentLogger, SpindleError } from "../../../common/index.js";
+import { createSilentLogger, SpindleError } from "../../../common/index.js";
+import { createFakeClock } from "../../../../test/support/fake-clock.js";
 import { derToPem } from "../../../common/pem.js";
 import { parseTrustDomain } from "../../../spiffe/index.js";
 import * as agentSide from "../../../agent/nodeattestors/k8s-psat/index.js";
-import { px } from "../../x509/testing.js";
+import { px } from "../../../../test/support/x509-checks.js";
 import type { ChallengeFn } from "../plugin.js";
 import { createK8sPsatAttestor, parseK8sPsatServerConfig, TOKEN_REVIEW_PATH } from "./index.js";
 

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { spindleError } from "../../../common/errors.js";
 import { K8S_PSAT_PLUGIN, type TokenReviewConfig } from "./config.js";
-import { readBoundedBody } from "../../../common/http-body.js";
+import { readBoundedBody } from "../../../transport/http-body.js";
 
 /** The in-cluster service-account token, used when token_path is not set. */
 export const DEFAULT_TOKEN_REVIEW_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token";
