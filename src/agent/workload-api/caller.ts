@@ -1,4 +1,5 @@
-// Who is calling (PROTOCOLS.md section 5, "Caller identity" and "Status codes"): the security
+// Who is calling (Workload API standard, section 4.1; Workload
+// Endpoint standard, section 6): the security
 // metadata is checked first, then readiness, then the kernel peer credentials are attested into
 // selectors and matched to identities. Every refusal is a SpindleError whose code maps to the
 // status the official clients expect (InvalidArgument stops them, Unavailable makes them retry).
