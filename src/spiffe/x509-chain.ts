@@ -1,5 +1,5 @@
 // RFC 5280 path building and validation from a presented chain to the X.509 authorities of ONE
-// trust domain (never pool trust domains: X509-SVID standard, section 5.1). Errors name the
+// trust domain (never pool trust domains: SPIFFE Federation standard, section 7.3). Errors name the
 // certificate (its index in the presented chain, or the bundle authority) and the rule it broke.
 import { spindleError } from "../common/errors.js";
 import { KeyUsage, OID, type ParsedCertificate } from "./certificate.js";
