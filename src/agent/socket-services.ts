@@ -1,6 +1,6 @@
-// The agent's ONE public socket (ARCHITECTURE.md): the SPIFFE Workload API, Envoy SDS, ECDS for
-// the compiled authz policy (when configured) and gRPC health, all fed by the identity cache and
-// one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
+// The agent's ONE public socket (docs/design/agent-socket.md): the SPIFFE Workload API, Envoy SDS,
+// ECDS for the compiled authz policy (when configured) and gRPC health, all fed by the identity
+// cache and one workload attestor, on a grpc-js server that reads each caller's kernel credentials.
 import type * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../common/clock.js";
 import { createGrpcSocketServer } from "../transport/grpc-socket-server.js";

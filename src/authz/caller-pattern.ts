@@ -1,6 +1,7 @@
 // Caller patterns: exact SPIFFE IDs, path prefixes (`spiffe://td/ns/payments/*`) and whole trust
 // domains (`spiffe://partner.org/*`). Matching is anchored on `spiffe://<td>/` so a pattern can
-// never match another trust domain that merely shares a name prefix (PROTOCOLS.md section 7).
+// never match another trust domain that merely shares a name prefix (envoy.config.rbac.v3.Principal
+// `authenticated.principal_name`; docs/authz.md "Callers").
 import { SpindleError } from "../common/errors.js";
 import { parseSpiffeId } from "../spiffe/index.js";
 import type { CallerPattern, SourcePos } from "./model.js";

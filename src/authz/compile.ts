@@ -1,4 +1,4 @@
-// Compiles one service's rules into two RBAC filters (PROTOCOLS.md section 7): a DENY filter,
+// Compiles one service's rules into two RBAC filters (envoy.config.rbac.v3.RBAC): a DENY filter,
 // then an ALLOW filter; Envoy ANDs them in chain order. Both are always emitted with `rules`
 // present, so an empty allow-list is an explicit deny-all and shadow mode is an explicit
 // allow-all (DENY with no policies) plus `shadow_rules`. Output is deterministic.

@@ -5,7 +5,7 @@
 export const HTTP_RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const NETWORK_RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
 
-/** Filter names; also the ECDS resource names (PROTOCOLS.md section 7). DENY runs first. */
+/** Filter names; also the ECDS resource names (TypedExtensionConfig.name). DENY runs first. */
 export const DENY_FILTER_NAME = "spindle.authz.deny";
 export const ALLOW_FILTER_NAME = "spindle.authz.allow";
 

@@ -1,6 +1,7 @@
 // A rule's request conditions as one envoy.config.rbac.v3.Permission: `:method` header matchers,
 // `url_path` (not the `:path` header, which keeps the query), header matchers and
-// `destination_port`, ANDed across kinds and ORed within one kind (PROTOCOLS.md section 7).
+// `destination_port`, ANDed across kinds and ORed within one kind (envoy.config.rbac.v3.Permission
+// `and_rules` / `or_rules`).
 import type { FilterKind, HeaderMatcherJson, PermissionJson, StringMatcherJson } from "./envoy-json.js";
 import { hasHttpConditions, type HeaderMatch, type PathMatch, type Rule } from "./model.js";
 

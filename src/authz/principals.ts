@@ -1,8 +1,9 @@
 // Collapses a rule's caller list into few `authenticated.principal_name` matchers
-// (PROTOCOLS.md section 7): patterns covered by a broader one are dropped, every trust-domain or
-// path wildcard becomes one `prefix` matcher anchored on `spiffe://<td>/`, and exact IDs sharing a
-// parent path become one `safe_regex` `spiffe://td/parent/(?:a|b)`, split so each regex stays
-// under Envoy's RE2 program-size limit. Lone IDs stay `exact`: regex only where it saves matchers.
+// (docs/design/wire-facts.md, "Envoy RBAC and ECDS"): patterns covered by a broader one are
+// dropped, every trust-domain or path wildcard becomes one `prefix` matcher anchored on
+// `spiffe://<td>/`, and exact IDs sharing a parent path become one `safe_regex`
+// `spiffe://td/parent/(?:a|b)`, split so each regex stays under Envoy's RE2 program-size limit.
+// Lone IDs stay `exact`: regex only where it saves matchers.
 import type { PrincipalJson, StringMatcherJson } from "./envoy-json.js";
 import type { CallerPattern } from "./model.js";
 

@@ -1,6 +1,7 @@
-// Protobuf forms of compiled filters for delivery over ECDS (PROTOCOLS.md section 7): a
-// TypedExtensionConfig named like the filter, holding the RBAC message in an Any. Decoding goes
-// through the shared Envoy schema, so it fails loudly if the compiler ever emits a wrong field.
+// Protobuf forms of compiled filters for delivery over ECDS
+// (envoy.config.core.v3.TypedExtensionConfig): a TypedExtensionConfig named like the filter,
+// holding the RBAC message in an Any. Decoding goes through the shared Envoy schema, so it fails
+// loudly if the compiler ever emits a wrong field.
 import type { JsonValue, Registry } from "@bufbuild/protobuf";
 import { decodeEnvoyConfig } from "../envoy/schema.js";
 import { TypedExtensionConfigSchema, type TypedExtensionConfig } from "../gen/envoy/config/core/v3/extension_pb.js";

@@ -2,7 +2,7 @@
 // (datastore, admin API, agent API). Implementations live in their own folders under src/ca/.
 import type { KeyObject } from "node:crypto";
 
-/** Key algorithms for CA keys, JWT keys and workload keys (PROTOCOLS.md section 2). */
+/** Key algorithms for CA keys, JWT keys and workload keys (docs/design/wire-facts.md). */
 export type KeyType = "ec-p256" | "ec-p384" | "rsa-2048";
 
 export interface KeyPair {
@@ -21,7 +21,7 @@ export interface KeyManager {
   deleteKey(id: string): Promise<void>;
 }
 
-/** Lifecycle of an authority (PROTOCOLS.md section 8). */
+/** Lifecycle of an authority (docs/design/wire-facts.md, "Rotation and sync numbers"). */
 export type AuthorityState = "prepared" | "active" | "old";
 
 export interface X509AuthorityRecord {

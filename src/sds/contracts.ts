@@ -1,5 +1,5 @@
 // The interfaces SDS and ECDS need from the rest of the agent, declared here by their consumer
-// (STYLE.md) so this folder never imports the agent, the CA or their caches. The agent implements
+// so this folder never imports the agent, the CA or their caches. The agent implements
 // them over its SVID cache and its workload attestors; tests implement them over test certificates.
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { PeerCredentials } from "../transport/peer-cred.js";

@@ -1,7 +1,7 @@
 // Facts SDS reads from the `node` an Envoy sends on the first request of a stream.
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 
-/** Node metadata key with which one Envoy opts out of the SPIFFE validator (PROTOCOLS.md 6). */
+/** Node metadata key with which one Envoy opts out of the SPIFFE validator (docs/sds.md). */
 export const DISABLE_SPIFFE_VALIDATION_METADATA = "disable_spiffe_cert_validation";
 
 /** Envoy added envoy.tls.cert_validator.spiffe in 1.18. */

@@ -1,5 +1,5 @@
 // Resolves ECDS names: TypedExtensionConfig{name, typed_config} from the ExtensionConfigSource
-// (PROTOCOLS.md section 7, "Live updates").
+// (docs/design/wire-facts.md, "Envoy RBAC and ECDS").
 import { create } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { TypedExtensionConfigSchema } from "../gen/envoy/config/core/v3/extension_pb.js";

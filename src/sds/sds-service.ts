@@ -1,4 +1,4 @@
-// envoy.service.secret.v3.SecretDiscoveryService (PROTOCOLS.md section 6): StreamSecrets (SotW),
+// envoy.service.secret.v3.SecretDiscoveryService (docs/sds.md): StreamSecrets (SotW),
 // DeltaSecrets and FetchSecrets over the shared xDS transport, resolving names with the secret
 // resolver and pushing on SecretSource changes only to the streams that depend on them.
 import type * as grpc from "@grpc/grpc-js";

@@ -1,5 +1,6 @@
 // Builders of the envoy.extensions.transport_sockets.tls.v3.Secret resources SDS serves
-// (PROTOCOLS.md section 6). Pure functions from SVID/bundle material to protobuf messages.
+// (docs/design/wire-facts.md, "Envoy SDS"). Pure functions from SVID/bundle material to protobuf
+// messages.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
 import { DataSourceSchema, type DataSource } from "../gen/envoy/config/core/v3/base_pb.js";

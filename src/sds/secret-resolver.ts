@@ -1,4 +1,4 @@
-// Resolves an SDS resource name for one caller (PROTOCOLS.md section 6, "Names"). Every name is
+// Resolves an SDS resource name for one caller (docs/sds.md, "Resource names"). Every name is
 // resolved on its own: a SPIFFE ID the caller holds -> its SVID; the default alias -> the first
 // SVID; `spiffe://<td>` -> that trust domain's bundle (own or federated with the caller);
 // the root alias -> own bundle; the all alias -> own + federated bundles.

@@ -1,6 +1,6 @@
 // change key -> streams depending on it. Rotation of one SVID touches only the streams that
-// resolved a name to it (PROTOCOLS.md 6: "on rotation push only to streams subscribed to the
-// changed names"), without scanning every open stream.
+// resolved a name to it (docs/design/wire-facts.md, "Envoy SDS"),
+// without scanning every open stream.
 import { sameKeys } from "./xds-stream-common.js";
 
 export interface SubscriptionIndex<S> {

@@ -1,5 +1,5 @@
 // Every type URL and extension name the SDS/ECDS services put on the wire, in one place.
-// Values are the fully-qualified protobuf message names from Envoy's API (PROTOCOLS.md 6, 7).
+// Values are the fully-qualified protobuf message names from Envoy's API (Envoy's api/envoy/).
 
 const PREFIX = "type.googleapis.com/";
 

@@ -1,5 +1,5 @@
 // State-of-the-world xDS stream state machine (StreamSecrets, StreamExtensionConfigs), per
-// PROTOCOLS.md section 6: a per-stream version counter and a fresh nonce per response; a request
+// docs/sds.md: a per-stream version counter and a fresh nonce per response; a request
 // whose nonce is not the last one sent on THIS stream is stale and ignored (the first request of a
 // new stream may carry a nonce of an old stream and is answered); error_detail is a NACK, logged,
 // and the same content is not sent again; a response goes out when resource_names change or the

@@ -7,13 +7,18 @@ test("serial queue: steps run in order, async ones block the next, a failure dro
   const order: string[] = [];
   const failures: SpindleError[] = [];
   const q = createSerialQueue((e) => failures.push(e));
+  let release = () => {};
+  const gate = new Promise<void>((r) => (release = r));
   q.run(async () => {
-    await new Promise((r) => setTimeout(r, 20));
+    await gate;
     order.push("slow");
   });
   q.run(() => void order.push("sync"));
+  await new Promise((r) => setImmediate(r));
   assert.equal(order.length, 0, "the sync step waits for the slow one");
-  await q.idle();
+  const idle = q.idle();
+  release();
+  await idle;
   assert.deepEqual(order, ["slow", "sync"]);
   q.run(() => void order.push("now"));
   assert.deepEqual(order, ["slow", "sync", "now"], "an idle queue runs a sync step at once");

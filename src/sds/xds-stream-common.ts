@@ -81,7 +81,7 @@ export function createUnavailableReporter(ctx: Pick<XdsStreamContext<unknown>, "
   };
 }
 
-/** A fresh random nonce per response (PROTOCOLS.md 6); randomUUID draws from a batched entropy cache. */
+/** A fresh random DiscoveryResponse.nonce per response; randomUUID draws from a batched entropy cache. */
 export function newNonce(): string {
   return randomUUID();
 }

@@ -1,6 +1,7 @@
-// SPIFFE bundle documents (PROTOCOLS.md section 4) and the Workload API bundle encodings
-// (section 5). Decoding treats the document as untrusted: every problem is ERR_BUNDLE_INVALID with
-// the JSON path, except what section 4 says consumers ignore (unknown `use` or `kty`).
+// SPIFFE bundle documents (SPIFFE Trust Domain and Bundle standard, section 4) and the Workload API
+// bundle encodings (Workload API standard, sections 5-6). Decoding treats the document as
+// untrusted: every problem is ERR_BUNDLE_INVALID with the JSON path, except what section 4.2 says
+// consumers ignore (unknown `use` or `kty`).
 import { X509Certificate, createPublicKey } from "node:crypto";
 import type { JWK } from "jose";
 import { spindleError } from "../common/errors.js";

@@ -1,5 +1,6 @@
-// The trust material of one trust domain (PROTOCOLS.md section 4) and the lookup interface that
-// SVID validation depends on. Bundles are immutable values; a new version is a new object.
+// The trust material of one trust domain (SPIFFE Trust Domain and Bundle standard, section 3) and
+// the lookup interface that SVID validation depends on. Bundles are immutable values; a new version
+// is a new object.
 import type { JWK } from "jose";
 import type { TrustDomain } from "./trust-domain.js";
 

@@ -1,5 +1,5 @@
-// The fields of an X.509 certificate that SVID validation needs (PROTOCOLS.md section 2), read
-// once from DER. Signatures are checked with node:crypto (see x509-chain.ts).
+// The fields of an X.509 certificate that SVID validation needs (X509-SVID standard, section 5),
+// read once from DER. Signatures are checked with node:crypto (see x509-chain.ts).
 import { X509Certificate } from "node:crypto";
 import { DerError, children, content, decodeBoolean, decodeOid, decodeSmallUnsigned, decodeTime, expectTag, readTlv, whole, type Tlv } from "./der-reader.js";
 

@@ -1,6 +1,6 @@
-// JWT-SVID validation (PROTOCOLS.md section 3). The header and claims are read before the
-// signature only to choose the key: `sub` picks the trust domain, `kid` the key in THAT domain's
-// bundle. Every claim check happens after the signature verifies.
+// JWT-SVID validation (JWT-SVID standard, section 4 and appendix A). The header and claims are read
+// before the signature only to choose the key: `sub` picks the trust domain, `kid` the key in THAT
+// domain's bundle. Every claim check happens after the signature verifies.
 import { compactVerify, errors as joseErrors, importJWK, type JWK } from "jose";
 import { SpindleError, spindleError, type ErrorCode } from "../common/errors.js";
 import { findDuplicateMemberName } from "../common/json-members.js";

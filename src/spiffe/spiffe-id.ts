@@ -1,5 +1,5 @@
-// SPIFFE ID parsing (PROTOCOLS.md section 1). Every rule has its own error code so callers and
-// tests can tell exactly which one an input broke; the message gives the character index.
+// SPIFFE ID parsing (SPIFFE-ID standard, section 2). Every rule has its own error code so callers
+// and tests can tell exactly which one an input broke; the message gives the character index.
 import { spindleError, type ErrorCode } from "../common/errors.js";
 import { quote } from "./quote.js";
 import { SPIFFE_SCHEME_PREFIX, TrustDomain, invalidTrustDomainCharIndex, trustedTrustDomain } from "./trust-domain.js";

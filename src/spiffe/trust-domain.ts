@@ -1,5 +1,5 @@
-// Trust domain names (PROTOCOLS.md section 1): `a-z 0-9 . - _` only, so no upper case, no port
-// and no userinfo. A TrustDomain is always valid once constructed.
+// Trust domain names (SPIFFE-ID standard, section 2.1): `a-z 0-9 . - _` only, so no upper case, no
+// port and no userinfo. A TrustDomain is always valid once constructed.
 import { spindleError } from "../common/errors.js";
 import { quote } from "./quote.js";
 

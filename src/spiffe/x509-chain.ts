@@ -1,6 +1,6 @@
 // RFC 5280 path building and validation from a presented chain to the X.509 authorities of ONE
-// trust domain (PROTOCOLS.md section 2: never pool trust domains). Errors name the certificate
-// (its index in the presented chain, or the bundle authority) and the rule it broke.
+// trust domain (never pool trust domains: SPIFFE Federation standard, section 7.3). Errors name the
+// certificate (its index in the presented chain, or the bundle authority) and the rule it broke.
 import { spindleError } from "../common/errors.js";
 import { KeyUsage, OID, type ParsedCertificate } from "./certificate.js";
 

@@ -1,5 +1,5 @@
-// X.509-SVID validation (PROTOCOLS.md section 2): pick the bundle by the leaf's trust domain,
-// validate the chain to it (x509-chain.ts), then apply the leaf rules.
+// X.509-SVID validation (X509-SVID standard, section 5): pick the bundle by the leaf's trust
+// domain, validate the chain to it (x509-chain.ts), then apply the leaf rules.
 import type { KeyObject } from "node:crypto";
 import { SpindleError, spindleError } from "../common/errors.js";
 import type { BundleSource } from "./bundle.js";

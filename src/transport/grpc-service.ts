@@ -1,10 +1,10 @@
-// grpc-js service definitions derived from protobuf-es service descriptors (ARCHITECTURE.md,
-// "Stack"): the generated DescService already knows every method's path, kind and message schemas,
-// so one helper turns it into the ServiceDefinition grpc-js wants, with toBinary/fromBinary as the
-// codecs. No proto-loader, no second copy of the .proto files. The same definition serves
-// `server.addService` and `makeGenericClientConstructor` (tests drive services as Envoy would).
-// A handler may write a response it already encoded (a Uint8Array): hot paths that send the same
-// resources to thousands of streams encode them once.
+// grpc-js service definitions derived from protobuf-es service descriptors (docs/design/
+// agent-socket.md): the generated DescService already knows every method's path, kind and message
+// schemas, so one helper turns it into the ServiceDefinition grpc-js wants, with
+// toBinary/fromBinary as the codecs. No proto-loader, no second copy of the .proto files. The same
+// definition serves `server.addService` and `makeGenericClientConstructor` (tests drive services as
+// Envoy would). A handler may write a response it already encoded (a Uint8Array): hot paths that
+// send the same resources to thousands of streams encode them once.
 import { fromBinary, toBinary, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 

@@ -1,5 +1,5 @@
 // The agent's public Unix socket: a grpc-js server fed connections we accept ourselves
-// (ARCHITECTURE.md, "Stack"). Accepting with net.createServer lets us read SO_PEERCRED on the
+// (docs/design/agent-socket.md). Accepting with net.createServer lets us read SO_PEERCRED on the
 // fresh socket before any byte of HTTP/2 is parsed; the socket is then tagged and injected into
 // grpc-js with `createConnectionInjector`. Handlers recover the credentials from the tag through
 // `call.getPeer()` (or `getConnectionInfo().remoteAddress` in an interceptor).

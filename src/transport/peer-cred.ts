@@ -1,4 +1,4 @@
-// Peer credentials of a connected Unix socket (PROTOCOLS.md section 5, "Caller identity"): Linux
+// Peer credentials of a connected Unix socket (Workload API standard, section 4.1): Linux
 // getsockopt(SOL_SOCKET, SO_PEERCRED) read through koffi, so no native addon has to be compiled.
 // The kernel records the credentials at connect() time; they cannot be forged by the peer.
 import { createRequire } from "node:module";

@@ -1,4 +1,4 @@
-// A plain grpc-js SPIFFE Workload API client (PROTOCOLS.md section 5) that works against any
+// A plain grpc-js SPIFFE Workload API client (Workload API standard) that works against any
 // SPIFFE agent: every call carries `workload.spiffe.io: true`, streams decode each message into
 // DER lists, and failures become ERR_WORKLOAD_API_CALL with the agent's status and reason.
 import { create } from "@bufbuild/protobuf";

@@ -1,4 +1,4 @@
-// Workload API addresses (PROTOCOLS.md section 5, `SPIFFE_ENDPOINT_SOCKET`): `unix:///abs/path` or
+// Workload API addresses (Workload Endpoint standard, section 4): `unix:///abs/path` or
 // `tcp://<ip>:<port>`. A bare absolute path is accepted too (the `--socket-path` flag). The result
 // is a grpc-js target.
 import { isIP } from "node:net";

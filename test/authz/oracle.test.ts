@@ -1,7 +1,7 @@
-// Oracle test (issue 7): for a generated matrix of requests, the compiled RBAC filters (DENY then
-// ALLOW) run by @grpc/grpc-js-xds's engine must decide exactly as our own evaluator, the one
-// behind `spindle authz check`, on every request; for HTTP and network filters, enforced and
-// shadow rules.
+// Oracle test (docs/authz.md, "Testing a policy"): for a generated matrix of requests, the compiled
+// RBAC filters (DENY then ALLOW) run by @grpc/grpc-js-xds's engine must decide exactly as our own
+// evaluator, the one behind `spindle authz check`, on every request; for HTTP and network filters,
+// enforced and shadow rules.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compileService, evaluate, loadPolicy, ruleDifferences, type FilterKind, type Peer } from "../../src/authz/index.js";

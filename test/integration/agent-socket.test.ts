@@ -1,6 +1,7 @@
-// One agent socket serving Envoy SDS and the SPIFFE Workload API side by side (ARCHITECTURE.md):
-// the `workload.spiffe.io` header is required on /SpiffeWorkloadAPI/* only, so Envoy's SDS calls,
-// which never carry it, are served on the same socket.
+// One agent socket serving Envoy SDS and the SPIFFE Workload API side by side
+// (docs/design/agent-socket.md): the `workload.spiffe.io` header is required on
+// /SpiffeWorkloadAPI/* only, so Envoy's SDS calls, which never carry it, are served on the same
+// socket.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { create } from "@bufbuild/protobuf";

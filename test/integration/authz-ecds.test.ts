@@ -1,5 +1,6 @@
-// Issue 7 part 4: the agent watches a policy file and serves the compiled RBAC filters over ECDS on
-// its socket. Driven by @grpc/grpc-js as Envoy drives ECDS (one filter name per stream).
+// docs/authz.md, "Delivery (ECDS)": the agent watches a policy file and serves the compiled RBAC
+// filters over ECDS on its socket. Driven by @grpc/grpc-js as Envoy drives ECDS (one filter name
+// per stream).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from "node:fs";

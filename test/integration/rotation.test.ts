@@ -1,10 +1,10 @@
-// SVID rotation with real `spindle server run` and `spindle agent run` processes and a 22 s X.509-SVID
-// TTL. Leaves are backdated 10 s (LEAF_BACKDATE_MS), so an SVID lives 32 s and the agent renews it
-// at notBefore + 16 s +-10% (PROTOCOLS.md section 8), about 6 s after issuance. A client watching
-// FetchX509SVID must get a new serial within that bound (plus the 1 s sync tick and a margin) three
-// times in a row. Then the server is stopped across a renewal: the agent keeps serving the cached
-// SVID and logs the failure; the server restarts on the same data dir and port, and rotation resumes
-// before the cached SVID expires.
+// SVID rotation with real `spindle server run` and `spindle agent run` processes and a 22 s
+// X.509-SVID TTL. Leaves are backdated 10 s (LEAF_BACKDATE_MS), so an SVID lives 32 s and the agent
+// renews it at notBefore + 16 s +-10% (docs/design/wire-facts.md, "Rotation and sync numbers"),
+// about 6 s after issuance. A client watching FetchX509SVID must get a new serial within that bound
+// (plus the 1 s sync tick and a margin) three times in a row. Then the server is stopped across a
+// renewal: the agent keeps serving the cached SVID and logs the failure; the server restarts on the
+// same data dir and port, and rotation resumes before the cached SVID expires.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";

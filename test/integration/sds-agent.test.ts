@@ -2,11 +2,11 @@
 // agentapi harness: CA on a fake clock, x509pop node attestation, entry sync), driven over its
 // public socket by @grpc/grpc-js clients behaving as Envoy (one name per stream, node only on the
 // first request):
-// - issue 6: SDS alias names taken from the agent config's `sds.*` keys resolve, and the built-in
-//   names are then unknown (logged naming them, the stream kept open);
-// - issue 7 part 4: the agent watches its policy file; two ECDS clients on three streams get the
-//   compiled RBAC, every stream gets the edit, an invalid edit pushes nothing for 1.5 s, is logged
-//   and the last good policy is what a new stream gets.
+// - docs/sds.md, "Resource names": SDS alias names taken from the agent config's `sds.*` keys
+//   resolve, and the built-in names are then unknown (logged naming them, the stream kept open);
+// - docs/authz.md, "Delivery (ECDS)": the agent watches its policy file; two ECDS clients on three
+//   streams get the compiled RBAC, every stream gets the edit, an invalid edit pushes nothing for
+//   1.5 s, is logged and the last good policy is what a new stream gets.
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

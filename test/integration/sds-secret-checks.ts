@@ -1,4 +1,4 @@
-// Checks on the Secrets SDS delivers, shared by the sds*.test.ts suites (issue 6: every response
+// Checks on the Secrets SDS delivers, shared by the sds*.test.ts suites (every response
 // decodes as Secret, its PEM parses and chains to the bundle). TLS certificates are validated as
 // X.509-SVIDs with src/spiffe; validation contexts are decoded as Envoy's SPIFFE validator config.
 import assert from "node:assert/strict";

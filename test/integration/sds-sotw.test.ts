@@ -1,5 +1,6 @@
 // StreamSecrets / FetchSecrets driven over a real temp Unix socket by a grpc-js client behaving as
-// Envoy (one name per stream, node only on the first request), PROTOCOLS.md section 6.
+// Envoy (one name per stream, node only on the first request), docs/design/wire-facts.md, "Envoy
+// SDS".
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";

@@ -1,5 +1,6 @@
-// Test helpers (imported by tests only): check a certificate rule by rule against PROTOCOLS.md
-// section 2, parsing with @peculiar/x509 so the check does not share code with our encoder.
+// Test helpers (imported by tests only): check a certificate rule by rule against the X509-SVID
+// standard (sections 3-4), parsing with @peculiar/x509 so the check does not share code with our
+// encoder.
 import assert from "node:assert/strict";
 import "./reflect-shim.js";
 

@@ -1,7 +1,8 @@
-// Live authorization (issue 7 part 4): watches a policy file, compiles it with src/authz and serves
-// the compiled RBAC filters to Envoy over ECDS as the ExtensionConfigSource that src/sds declares.
+// Live authorization (docs/authz.md, "Delivery (ECDS)"): watches a policy file, compiles it with
+// src/authz and serves the compiled RBAC filters to Envoy over ECDS as the ExtensionConfigSource
+// that src/sds declares.
 //
-// Resource names (PROTOCOLS.md section 7, the filter names `spindle envoy bootstrap --authz ecds`
+// Resource names (TypedExtensionConfig.name, the filter names `spindle envoy bootstrap --authz ecds`
 // emits):
 //   spindle.authz.deny | spindle.authz.allow              the policy of the calling Envoy's own
 //                                                           service (its default SPIFFE ID)

@@ -1,7 +1,7 @@
 // PKCS#10 certificate signing requests (RFC 2986) for workload and agent keys. The request carries
-// an empty subject and the SPIFFE ID as the only URI SAN (PROTOCOLS.md section 2) inside a PKCS#9
-// extensionRequest attribute (RFC 2985 5.4.2), and is signed by the key it certifies. The server
-// decides what to sign from registration data; the SAN only lets it cross-check. A few DER
+// an empty subject and the SPIFFE ID as the only URI SAN (X509-SVID standard, section 2) inside a
+// PKCS#9 extensionRequest attribute (RFC 2985 5.4.2), and is signed by the key it certifies. The
+// server decides what to sign from registration data; the SAN only lets it cross-check. A few DER
 // helpers (X.690) are enough here, so the agent does not depend on the CA's encoder.
 import { constants, sign, type KeyObject } from "node:crypto";
 import type { WorkloadKey } from "./workload-key.js";

@@ -1,6 +1,7 @@
-// The agent's copy of its registration entries, diffed by revision (PROTOCOLS.md section 8), with
-// an index from selector to entries so that matching a workload costs O(its selectors) rather
-// than a scan of every entry each time a stream re-reads its identities.
+// The agent's copy of its registration entries, diffed by revision (docs/design/wire-facts.md,
+// "Rotation and sync numbers"), with an index from selector to entries so that matching a workload
+// costs O(its selectors) rather than a scan of every entry each time a stream re-reads its
+// identities.
 import type { Selector } from "../../spiffe/selector.js";
 import type { AgentEntry } from "./server-client.js";
 

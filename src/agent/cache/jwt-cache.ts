@@ -1,7 +1,8 @@
 // JWT-SVIDs fetched from the server, cached per (SPIFFE ID, audience set) and re-minted once past
-// half of their lifetime (PROTOCOLS.md section 8), so workloads polling for tokens cost one
-// signature per half-life and never get a token close to expiry. Tokens of a SPIFFE ID are
-// dropped as soon as its entries change or go away: a revoked grant must not outlive its entry.
+// half of their lifetime (docs/design/wire-facts.md, "Rotation and sync numbers"), so workloads
+// polling for tokens cost one signature per half-life and never get a token close to expiry. Tokens
+// of a SPIFFE ID are dropped as soon as its entries change or go away: a revoked grant must not
+// outlive its entry.
 import type { Clock } from "../../common/clock.js";
 import type { JwtSvidResult, ServerClient } from "./server-client.js";
 

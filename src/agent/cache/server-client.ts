@@ -1,12 +1,12 @@
 // What the agent's entry sync, SVID cache and agent SVID manager need from the server, declared by
-// their consumer (STYLE.md). The real implementation is the agent API transport (gRPC over mTLS,
+// their consumer. The real implementation is the agent API transport (gRPC over mTLS,
 // proto/spindle/agent/v1); tests implement it over an in-process CA. Every method rejects with
 // ERR_AGENT_SERVER_UNREACHABLE when the server cannot be reached, so callers can tell "down" from
 // "refused".
 import type { Bundle } from "../../spiffe/bundle.js";
 import type { Selector } from "../../spiffe/selector.js";
 
-/** At most this many CSRs per signCsrs call (PROTOCOLS.md section 8). */
+/** At most this many CSRs per signCsrs call: docs/design/wire-facts.md, "Rotation and sync numbers". */
 export const MAX_CSR_BATCH = 500;
 
 /** A registration entry as delivered to the agent that is (an ancestor of) its parent. */

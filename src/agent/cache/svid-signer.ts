@@ -1,8 +1,9 @@
 // One renewal pass over the entries: decide which SVIDs are due (missing, entry revision changed,
 // signing authority tainted, past the renewal time), generate a fresh key for each, send CSRs in
 // batches of at most MAX_CSR_BATCH and check every answer before it is cached. The renewal time is
-// half of the SVID's lifetime +-10% jitter (PROTOCOLS.md section 8), so a fleet of agents does
-// not renew in lock-step and a long-lived connection never holds an SVID near its end.
+// half of the SVID's lifetime +-10% jitter (docs/design/wire-facts.md, "Rotation and sync
+// numbers"), so a fleet of agents does not renew in lock-step and a long-lived connection never
+// holds an SVID near its end.
 import { X509Certificate } from "node:crypto";
 import { jittered } from "../../common/backoff.js";
 import { spindleError } from "../../common/errors.js";

@@ -1,6 +1,7 @@
-// Workload keys (PROTOCOLS.md section 2): ECDSA P-256 by default, P-384 or RSA-2048 on request.
-// They are generated in memory for each entry, never written anywhere and never logged; the
-// PKCS#8 DER is kept only because the Workload API and SDS hand it to the workload.
+// Workload keys (docs/design/wire-facts.md, "X.509-SVIDs"): ECDSA P-256 by default, P-384 or
+// RSA-2048 on request. They are generated in memory for each entry, never written anywhere and
+// never logged; the PKCS#8 DER is kept only because the Workload API and SDS hand it to the
+// workload.
 import { generateKeyPair as generateKeyPairCb, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 

@@ -33,7 +33,8 @@ export function createAgentServerClient(options: AgentServerClientOptions): Serv
       let pageToken = "";
       let bundles: BundleMessage[] = [];
       let tainted: string[] = [];
-      // Pages of at most 500 (PROTOCOLS.md section 8); the last one carries bundles and taints.
+      // Pages of at most 500 (docs/design/wire-facts.md, "Rotation and sync numbers"); the last one
+      // carries bundles and taints.
       for (let page = 0; ; page++) {
         if (page > 10_000) throw spindleError("ERR_INTERNAL", "SyncEntries: the server keeps returning pages");
         const res = await connection.call("SyncEntries", (c, o) => c.syncEntries(create(SyncEntriesRequestSchema, { known: knownWire, pageToken }), o));

@@ -1,8 +1,8 @@
 // The agent's own X.509-SVID (its mTLS identity towards the server): renewed at half of its
-// lifetime +-10% (PROTOCOLS.md section 8) with a fresh in-memory key, retried with backoff while
-// the server is unreachable, renewed at once when its signing authority is reported tainted, and
-// replaced through the re-attestation hook (node attestation again) when it expired or the server
-// no longer accepts it.
+// lifetime +-10% (docs/design/wire-facts.md, "Rotation and sync numbers") with a fresh in-memory
+// key, retried with backoff while the server is unreachable, renewed at once when its signing
+// authority is reported tainted, and replaced through the re-attestation hook (node attestation
+// again) when it expired or the server no longer accepts it.
 import { createBackoff, jittered, type BackoffOptions } from "../../common/backoff.js";
 import type { Clock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";

@@ -1,8 +1,8 @@
-// The agent's sync loop (PROTOCOLS.md section 8): every 5 s send the known {entry id: revision},
-// apply what changed, then sign whatever SVIDs are due. When the server cannot be reached the
-// loop backs off exponentially with jitter, logs the failure once per streak with its reason, and
-// the cache keeps serving the SVIDs it has until they expire. The first successful round makes
-// the cache ready.
+// The agent's sync loop (docs/design/wire-facts.md, "Rotation and sync numbers"): every 5 s send
+// the known {entry id: revision}, apply what changed, then sign whatever SVIDs are due. When the
+// server cannot be reached the loop backs off exponentially with jitter, logs the failure once per
+// streak with its reason, and the cache keeps serving the SVIDs it has until they expire. The first
+// successful round makes the cache ready.
 import { createBackoff, type BackoffOptions } from "../../common/backoff.js";
 import type { Clock } from "../../common/clock.js";
 import { SpindleError } from "../../common/errors.js";

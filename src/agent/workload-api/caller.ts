@@ -1,7 +1,8 @@
-// Who is calling (PROTOCOLS.md section 5, "Caller identity" and "Status codes"): the security
-// metadata is checked first, then readiness, then the kernel peer credentials are attested into
-// selectors and matched to identities. Every refusal is a SpindleError whose code maps to the
-// status the official clients expect (InvalidArgument stops them, Unavailable makes them retry).
+// Who is calling (Workload API standard, section 4.1; Workload Endpoint standard, sections 3
+// and 6): the security metadata is checked first, then readiness, then the kernel peer
+// credentials are attested into selectors and matched to identities. Every refusal is a
+// SpindleError whose code maps to the status the official clients expect (InvalidArgument stops
+// them, Unavailable makes them retry).
 import type * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import type { PeerSource } from "../../transport/grpc-socket-server.js";

@@ -1,5 +1,5 @@
 // What the SPIFFE Workload API service needs from the rest of the agent, declared here by their
-// consumer (STYLE.md): the agent wires its workload attestors and its SVID cache to these; tests
+// consumer: the agent wires its workload attestors and its SVID cache to these; tests
 // implement them over test certificates. Nothing here imports the agent's cache or the server.
 import type { PeerCredentials } from "../../transport/peer-cred.js";
 import type { Bundle } from "../../spiffe/bundle.js";
@@ -16,7 +16,7 @@ export interface WorkloadAttestor {
 
 /** One X.509-SVID with its key, DER. The key never leaves memory and is never logged. */
 export interface X509SvidMaterial {
-  /** Leaf first, then intermediates; never the root (PROTOCOLS.md section 5). */
+  /** Leaf first, then intermediates; never the root (Workload API standard, section 5.1). */
   readonly certChainDer: readonly Uint8Array[];
   /** Unencrypted PKCS#8. */
   readonly privateKeyPkcs8Der: Uint8Array;

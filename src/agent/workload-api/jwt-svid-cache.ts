@@ -1,6 +1,7 @@
 // JWT-SVIDs handed to workloads are cached per (SPIFFE ID, audience set) and re-minted once past
-// half of their lifetime (PROTOCOLS.md section 8: renew at half-life), so a workload polling
-// FetchJWTSVID does not cost a signature per call and never receives a token about to expire.
+// half of their lifetime (docs/design/wire-facts.md, "Rotation and sync numbers"), so a workload
+// polling FetchJWTSVID does not cost a signature per call and never receives a token about to
+// expire.
 import type { Clock } from "../../common/clock.js";
 import type { MintedJwtSvid } from "./contracts.js";
 

@@ -1,4 +1,4 @@
-// Builds the Workload API messages (PROTOCOLS.md section 5, "Encodings"): x509_svid = leaf then
+// Builds the Workload API messages (Workload API standard, sections 5-6): x509_svid = leaf then
 // intermediates as concatenated DER, keys PKCS#8 DER, X.509 bundles concatenated DER, JWT bundles
 // JWKS JSON with a kid on every key, maps keyed `spiffe://<td>`. Map entries are inserted in
 // sorted order so equal content always serialises to equal bytes (streams compare bytes).

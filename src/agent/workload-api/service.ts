@@ -1,4 +1,4 @@
-// The SPIFFE Workload API service (PROTOCOLS.md section 5) for the agent's shared grpc-js socket
+// The SPIFFE Workload API service (Workload API standard) for the agent's shared grpc-js socket
 // server (one socket with SDS): three full-state streams, FetchJWTSVID with a half-life cache,
 // ValidateJWTSVID against the caller's own and federated bundles, and the WIT RPCs refused with
 // Unimplemented. Callers are identified only by their kernel peer credentials.

@@ -1,4 +1,4 @@
-// Server-streaming Workload API calls (PROTOCOLS.md section 5, "Streams"): the first message is
+// Server-streaming Workload API calls (Workload API standard, section 4.3): the first message is
 // sent as soon as the caller is attested, every message is the complete state, and a new message
 // is pushed after a source change only when its bytes differ from the last one sent (so bundle
 // streams stay quiet when only someone else's SVID rotated). A caller that loses all its

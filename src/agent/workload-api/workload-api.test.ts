@@ -1,6 +1,6 @@
 // The Workload API over a real temp Unix socket (the shared grpc-js socket server), with a fake
-// IdentitySource built from test certificates: every RPC and every status rule of PROTOCOLS.md
-// section 5.
+// IdentitySource built from test certificates: every RPC and every status rule of
+// docs/design/wire-facts.md, "Workload API".
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import { after, before, describe, it } from "node:test";

@@ -28,7 +28,7 @@ export interface AuthorityActionResult {
   warning?: string;
 }
 
-/** Operator control of the CA's authorities (PROTOCOLS.md section 8). */
+/** Operator control of the CA's authorities (docs/commands/authority.md). */
 export interface AuthorityControl {
   list(): Promise<AuthorityInfo[]>;
   prepare(kind: AuthorityKind): Promise<AuthorityInfo>;

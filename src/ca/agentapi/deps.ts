@@ -10,7 +10,7 @@ import { createRateLimiter, type RateLimiter } from "./rate-limit.js";
 import type { AgentStore, EntrySource } from "./stores.js";
 import { createAuthorizedCache, type AuthorizedCache } from "./authorized-cache.js";
 
-/** PROTOCOLS.md section 8. */
+/** docs/design/wire-facts.md, "Rotation and sync numbers". */
 export const MAX_SYNC_PAGE = 500;
 export const MAX_CSR_BATCH = 500;
 export const DEFAULT_ATTESTATIONS_PER_SECOND = 1;

@@ -1,5 +1,6 @@
-// The server's agent API (issue 4): node attestation, agent SVID renewal, entry sync, CSR batch
-// signing and JWT-SVID minting over gRPC with TLS 1.3 (proto/spindle/agent/v1/agent.proto).
+// The server's agent API (docs/node-attestation.md): node attestation, agent SVID renewal, entry
+// sync, CSR batch signing and JWT-SVID minting over gRPC with TLS 1.3
+// (proto/spindle/agent/v1/agent.proto).
 export { startAgentApiServer, type AgentApiServer, type AgentApiServerOptions } from "./server.js";
 export { createAgentServiceImpl } from "./service.js";
 export {

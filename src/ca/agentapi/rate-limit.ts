@@ -1,6 +1,7 @@
-// Per-caller token buckets (PROTOCOLS.md section 8: 1 node attestation/s and 500 signings/s per
-// caller). A request may take more tokens than remain if the bucket is full enough for the part
-// it can cover; the deficit is paid back before the next request, so the average rate holds.
+// Per-caller token buckets (1 node attestation/s and 500 signings/s per caller,
+// docs/design/wire-facts.md, "Rotation and sync numbers"). A request may take more tokens than
+// remain if the bucket is full enough for the part it can cover; the deficit is paid back before
+// the next request, so the average rate holds.
 import type { Clock } from "../../common/clock.js";
 import { spindleError } from "../../common/errors.js";
 

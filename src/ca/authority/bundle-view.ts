@@ -1,7 +1,7 @@
-// The trust domain's own bundle contents (PROTOCOLS.md section 4) as this replica sees them: its
-// own authorities in every state (a prepared one is published before it signs, an old one until
-// it expires) plus those of the other replicas sharing the journal store (HA). In upstream mode
-// the X.509 part is the upstream root(s) instead: our CAs are intermediates.
+// The trust domain's own bundle contents (SPIFFE Trust Domain and Bundle standard, section 4) as
+// this replica sees them: its own authorities in every state (a prepared one is published before it
+// signs, an old one until it expires) plus those of the other replicas sharing the journal store
+// (HA). In upstream mode the X.509 part is the upstream root(s) instead: our CAs are intermediates.
 import type { Clock, Logger } from "../../common/index.js";
 import type { AuthorityJournal, AuthorityState, JwtAuthorityRecord, OwnBundleContents, X509AuthorityRecord } from "../contracts.js";
 import type { UpstreamAuthority } from "./upstream.js";

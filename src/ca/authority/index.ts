@@ -1,5 +1,5 @@
-// The CA core of `spindle server`: authorities, rotation (PROTOCOLS.md section 8), minting of
-// X.509-SVIDs (section 2) and JWT-SVIDs (section 3), upstream mode, and a memory journal store.
+// The CA core of `spindle server`: authorities, rotation (docs/design/wire-facts.md, "Rotation and
+// sync numbers"), minting of X.509-SVIDs and JWT-SVIDs, upstream mode, and a memory journal store.
 export { createCertificateAuthority } from "./certificate-authority.js";
 export type { ManagedCertificateAuthority, AuthorityRecordOf } from "./certificate-authority.js";
 export type { AuthorityKind } from "./authority-set.js";

@@ -1,5 +1,5 @@
-// JWT signing authorities and JWT-SVID minting (PROTOCOLS.md section 3): JWS compact with `kid`
-// and `typ: JWT`; claims sub, aud, exp, iat and optionally iss.
+// JWT signing authorities and JWT-SVID minting (JWT-SVID standard, sections 2-3): JWS compact with
+// `kid` and `typ: JWT`; claims sub, aud, exp, iat and optionally iss.
 import { randomBytes, sign, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { JwtAuthorityRecord, KeyManager, KeyType } from "../contracts.js";

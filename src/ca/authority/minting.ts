@@ -1,4 +1,4 @@
-// SVID minting on the active authorities (PROTOCOLS.md sections 2 and 3). Requests are checked
+// SVID minting on the active authorities (X509-SVID and JWT-SVID standards). Requests are checked
 // here (the agent and admin APIs pass registration data through), then handed to the precomputed
 // leaf minter or to jose.
 import { spindleError } from "../../common/index.js";

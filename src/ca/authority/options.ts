@@ -19,7 +19,7 @@ export interface CertificateAuthorityOptions {
   journalStore: AuthorityJournalStore;
   clock?: Clock;
   logger?: Logger;
-  /** Lifetime of each X.509 CA and JWT signing key. Default 24 h (PROTOCOLS.md section 8). */
+  /** Lifetime of each X.509 CA and JWT signing key. Default 24 h: docs/design/wire-facts.md, "Rotation and sync numbers". */
   caTtlSeconds?: number;
   /** Default X.509-SVID TTL, 1 h. Must be <= caTtlSeconds / 6. */
   x509SvidTtlSeconds?: number;
@@ -31,7 +31,7 @@ export interface CertificateAuthorityOptions {
   jwtKeyType?: KeyType;
   /** Chain the CA to an existing PKI: each CA becomes an intermediate signed by this upstream CA. */
   upstream?: UpstreamAuthority;
-  /** `iss` claim of JWT-SVIDs (OIDC federation, PROTOCOLS.md section 9); omitted when unset. */
+  /** `iss` claim of JWT-SVIDs (OIDC federation, docs/oidc.md); omitted when unset. */
   jwtIssuer?: string;
   /** Longest gap between rotation checks by start() (also refreshes other replicas' authorities). Default 30 s. */
   rotationCheckIntervalMs?: number;

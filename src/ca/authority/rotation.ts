@@ -1,4 +1,5 @@
-// Authority rotation (PROTOCOLS.md section 8), shared by X.509 CAs and JWT signing keys:
+// Authority rotation (docs/design/wire-facts.md, "Rotation and sync numbers"), shared by X.509 CAs
+// and JWT signing keys:
 //   prepare the next authority when min(lifetime/2, 30 d) of the active one remains,
 //   activate it when min(lifetime/6, 7 d) remains; the old one stays published until it expires.
 // A prepared authority is also never activated before it has been published for the publication

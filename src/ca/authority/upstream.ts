@@ -1,6 +1,6 @@
-// Upstream authority mode (issue 3 item 2): each of our CA keys gets an intermediate certificate
-// signed by an existing CA, so SVIDs chain to that PKI and the bundle publishes its root(s)
-// instead of our own CA certificates.
+// Upstream authority mode (docs/high-availability.md, "Authorities"): each of our CA keys gets an
+// intermediate certificate signed by an existing CA, so SVIDs chain to that PKI and the bundle
+// publishes its root(s) instead of our own CA certificates.
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { pemToDers, spindleError } from "../../common/index.js";

@@ -1,4 +1,4 @@
-// PKCS#10 certificate signing requests (RFC 2986) from agents (issue 4): parse, check the key
+// PKCS#10 certificate signing requests (RFC 2986) from agents: parse, check the key
 // algorithm, verify the self-signature with node:crypto, and report what the CSR asks for. The
 // CA decides what to sign from registration data; the CSR's own SANs are only reported.
 import { createPublicKey, verify, type KeyObject } from "node:crypto";

@@ -235,14 +235,6 @@ function selfSigned(name: string): { cert: string; key: string } {
 
 const leafSubject = async (port: number) => new X509Certificate((await handshake(port)).chain[0]!).subject;
 
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test("https_web: presents the configured certificate and re-reads the files when they are replaced on disk", async () => {
   const one = selfSigned("one");
   const two = selfSigned("two");
@@ -251,27 +243,33 @@ test("https_web: presents the configured certificate and re-reads the files when
   writeFileSync(certFile, readFileSync(one.cert));
   writeFileSync(keyFile, readFileSync(one.key));
   const { ca } = await newCa();
+  const clock = createFakeClock(Date.now());
   const endpoint = await startBundleEndpoint({
     config: { address: { host: "127.0.0.1", port: 0 }, refreshHintSeconds: 300, profile: { kind: "https_web", certFile, keyFile } },
     document: docOf(ca),
-    clock: systemClock,
+    clock,
     logger,
     certCheckIntervalMs: 50,
   });
   closers.push(() => endpoint.close());
   const { port } = endpoint.address;
   assert.equal(await leafSubject(port), "CN=one");
+  // Replacements are renames, so each check sees a new file; every check runs inside advance().
+  assert.equal(clock.pending(), 1, "the watcher has its next check scheduled");
 
   // A half-done replacement (new certificate, old key) does not load: the old pair stays.
   writeFileSync(join(dir, "tmp.crt"), readFileSync(two.cert));
   renameSync(join(dir, "tmp.crt"), certFile);
-  await new Promise((r) => setTimeout(r, 300));
+  clock.advance(300);
   assert.equal(await leafSubject(port), "CN=one", "a mismatched pair is not served");
 
   // The key follows: the new pair is served, without a restart.
   writeFileSync(join(dir, "tmp.key"), readFileSync(two.key));
   renameSync(join(dir, "tmp.key"), keyFile);
-  await eventually("the replaced certificate is served", async () => (await leafSubject(port)) === "CN=two");
+  clock.advance(49);
+  assert.equal(await leafSubject(port), "CN=one", "not before the next check");
+  clock.advance(1);
+  assert.equal(await leafSubject(port), "CN=two", "the replaced pair is served without a restart");
 });
 
 test("https_web: unreadable files fail the start with the file named", async () => {

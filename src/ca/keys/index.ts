@@ -1,4 +1,4 @@
-// Key managers for CA and JWT signing keys (PROTOCOLS.md section 2: P-256 default, P-384, RSA-2048).
+// Key managers for CA and JWT signing keys (P-256 default, P-384, RSA-2048).
 export { createMemoryKeyManager } from "./memory-key-manager.js";
 export { createDiskKeyManager } from "./disk-key-manager.js";
 export type { DiskKeyManagerOptions } from "./disk-key-manager.js";

@@ -1,5 +1,6 @@
-// Key algorithms Spindle uses for CA, JWT and workload keys (PROTOCOLS.md section 2): ECDSA P-256
-// (default), P-384, RSA-2048. Everything else is refused at the boundary.
+// Key algorithms Spindle uses for CA, JWT and workload keys (docs/design/wire-facts.md,
+// "X.509-SVIDs"): ECDSA P-256 (default), P-384, RSA-2048. Everything else is refused at the
+// boundary.
 import { createPublicKey, generateKeyPair as generateKeyPairCb, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { spindleError } from "../../common/index.js";

@@ -1,5 +1,6 @@
-// Server-side node attestors (issue 4): join_token, x509pop, k8s_psat. `loadNodeAttestors` turns
-// the `node_attestors` config block into the plugins the agent API offers.
+// Server-side node attestors (docs/node-attestation.md): join_token, x509pop, k8s_psat.
+// `loadNodeAttestors` turns the `node_attestors` config block into the plugins the agent API
+// offers.
 import type { Clock } from "../../common/clock.js";
 import type { Logger } from "../../common/logger.js";
 import type { TrustDomain } from "../../spiffe/index.js";

@@ -7,7 +7,7 @@ import { spiffeIdProblem, trustDomainOf, trustDomainProblem } from "../../spiffe
 export interface EntryLimits {
   /** The server's trust domain; SPIFFE and parent IDs must belong to it. */
   trustDomain: string;
-  /** Seconds; entries may not ask for longer SVIDs (PROTOCOLS.md section 8: CA TTL / 6). */
+  /** Seconds; entries may not ask for longer SVIDs (CA TTL / 6: docs/config/server.md). */
   maxX509SvidTtl: number;
   maxJwtSvidTtl: number;
 }

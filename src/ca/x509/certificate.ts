@@ -25,7 +25,7 @@ export interface Issuer {
   ski: Buffer;
   privateKey: KeyObject;
   algorithm: SignatureAlgorithm;
-  /** Children never outlive their issuer (PROTOCOLS.md section 2). Epoch ms. */
+  /** Children never outlive their issuer (docs/design/wire-facts.md, "X.509-SVIDs"). Epoch ms. */
   notAfter: number;
 }
 
@@ -71,7 +71,7 @@ export function signCertificate(tbs: Buffer, issuer: Pick<Issuer, "algorithm" | 
 export interface CaCertificateOptions {
   publicKey: KeyObject;
   subjectNameDer: Buffer;
-  /** `spiffe://<trust-domain>`, the recommended URI SAN of a signing certificate (PROTOCOLS.md section 2). */
+  /** `spiffe://<trust-domain>`, the URI SAN of a signing certificate (X509-SVID standard, section 3.2). */
   trustDomainId: string;
   notBefore: number;
   notAfter: number;

@@ -34,7 +34,7 @@ export function extension(id: string | Buffer, critical: boolean, value: Uint8Ar
   return critical ? sequence(idDer, CRITICAL, octetString(value)) : sequence(idDer, octetString(value));
 }
 
-/** basicConstraints, always critical for SVIDs and CAs (PROTOCOLS.md section 2). */
+/** basicConstraints, always critical for SVIDs and CAs (X509-SVID standard, section 4.1). */
 export function basicConstraints(ca: boolean, pathLen?: number): Buffer {
   const inner = ca ? (pathLen === undefined ? [booleanValue(true)] : [booleanValue(true), smallInteger(pathLen)]) : [];
   return extension(OID.basicConstraints, true, sequence(...inner));

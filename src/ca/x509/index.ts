@@ -1,4 +1,4 @@
-// X.509 encoding and certificate building for the CA (PROTOCOLS.md section 2).
+// X.509 encoding and certificate building for the CA (X509-SVID standard, sections 3-4).
 export * as der from "./der.js";
 export { readElement, childrenOf, rawOf, contentOf, parseCertificateParts, spkiPublicKeyBits } from "./der-reader.js";
 export type { DerElement, CertificateParts } from "./der-reader.js";

@@ -1,7 +1,7 @@
-// The X.509-SVID hot path (PROTOCOLS.md section 2). Everything that depends only on the issuing
-// CA (issuer name, AKI, algorithm identifier, constant extensions, the fixed subject) is encoded
-// once in createLeafMinter; a mint then encodes serial, validity, SPKI, SKI and SAN, concatenates,
-// and makes one signature.
+// The X.509-SVID hot path (X509-SVID standard, sections 3.1 and 4). Everything that depends only on
+// the issuing CA (issuer name, AKI, algorithm identifier, constant extensions, the fixed subject)
+// is encoded once in createLeafMinter; a mint then encodes serial, validity, SPKI, SKI and SAN,
+// concatenates, and makes one signature.
 import { hash, randomFillSync, type KeyObject } from "node:crypto";
 import { explicit, header, sequence, smallInteger, Tag, time } from "./der.js";
 import { encodeSpki } from "./spki.js";

@@ -1,5 +1,5 @@
 // Builds a complete Envoy v3 bootstrap (plain JSON, snake_case field names) for a sidecar or a
-// gateway that gets its certificates from the Spindle agent over SDS (PROTOCOLS.md section 6).
+// gateway that gets its certificates from the Spindle agent over SDS (docs/envoy.md).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { listener, socketAddress } from "./listeners.js";
 import type { BootstrapOptions, HostPort } from "./options.js";

@@ -23,7 +23,7 @@ export const EXTENSION = {
   httpProtocolOptions: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 } as const;
 
-/** ECDS filter names (PROTOCOLS.md section 7): DENY before ALLOW, both before the router. */
+/** ECDS filter names (docs/authz.md, "Delivery (ECDS)"): DENY before ALLOW, both before the router. */
 export const AUTHZ_FILTERS = ["spindle.authz.deny", "spindle.authz.allow"] as const;
 
 /** The static cluster that reaches the agent socket. */

@@ -9,7 +9,7 @@ export function socketAddress(a: HostPort): JsonObject {
 }
 
 /**
- * One ECDS-fed RBAC filter (PROTOCOLS.md section 7). Until the agent answers, and whenever it
+ * One ECDS-fed RBAC filter (HttpFilter.config_discovery). Until the agent answers, and whenever it
  * cannot, the default config applies: ALLOW with no policies, which denies every request.
  * apply_default_config_without_warming is false so the listener waits for the real policy.
  */

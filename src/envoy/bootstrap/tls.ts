@@ -1,4 +1,4 @@
-// SDS-backed TLS contexts (PROTOCOLS.md section 6): the certificate and the validation context
+// SDS-backed TLS contexts (docs/envoy.md): the certificate and the validation context
 // both come from the agent socket; peers are pinned by URI SAN on top of the bundle check.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { AGENT_CLUSTER, EXTENSION, TYPE_URL } from "./constants.js";

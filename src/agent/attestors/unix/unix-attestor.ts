@@ -1,5 +1,5 @@
 // The `unix` workload attestor: selectors from the calling process's credentials, user and group
-// names and executable (PROTOCOLS.md section 5, "Caller identity"). The process's start time is
+// names and executable (Workload API standard, section 4.1). The process's start time is
 // read before and after everything else; if it changed, or the process is gone, the pid no longer
 // names the process that connected and attestation fails rather than describe another process.
 import type { Clock } from "../../../common/clock.js";
