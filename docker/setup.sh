@@ -1,7 +1,8 @@
 #!/bin/sh
-# Lab setup job: runs once the server is healthy. Writes the trust bundle and a join token for the
-# agent into the shared volume and registers the lab's workloads under the SPIFFE ID the agent
-# will get when it attests with that token (printed by `spindle token generate`).
+# Lab setup job: runs once docker/federation-setup.sh has federated the two servers. Writes the
+# trust bundle and a join token for the agent into the shared volume and registers the lab's
+# workloads under the SPIFFE ID the agent will get when it attests with that token (printed by
+# `spindle token generate`).
 # SPINDLE, ADMIN_SOCKET and OUT can be overridden (the lab test runs this script outside Docker).
 set -eu
 SPINDLE="${SPINDLE:-node /opt/spindle/bin/spindle.js}"
@@ -28,4 +29,7 @@ register() { # spiffe-id uid [more entry create flags]
 # The web sidecar Envoy (envoy-configs/sidecar); the DNS SAN lets curl check the host name "web".
 register "spiffe://$TD/web" 1101 --dns web
 register "spiffe://$TD/frontend" 1100  # the demo client
+# The federated gateway (envoy-configs/federated-gateway): partner.test's bundle comes with it (the
+# ALL validation context), and the DNS SAN lets the partner's curl check the host name.
+register "spiffe://$TD/partner-gateway" 1103 --dns partner-gateway --federates-with partner.test
 echo "setup: done"
