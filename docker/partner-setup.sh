@@ -1,6 +1,6 @@
 #!/bin/sh
-# Setup job of the lab's second trust domain (partner.test), run after docker/federation-setup.sh:
-# writes partner.test's bundle and a join token for partner-agent into the partner-lab volume and
+# Setup job of the lab's second trust domain (partner.test), run once its server is healthy: writes
+# partner.test's bundle and a join token for partner-agent into the partner-lab volume and
 # registers the partner's client under the SPIFFE ID that token attests (as docker/setup.sh does
 # for example.org).
 # SPINDLE, ADMIN_SOCKET and OUT can be overridden (the lab test runs this script outside Docker).

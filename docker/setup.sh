@@ -1,8 +1,7 @@
 #!/bin/sh
-# Lab setup job: runs once docker/federation-setup.sh has federated the two servers. Writes the
-# trust bundle and a join token for the agent into the shared volume and registers the lab's
-# workloads under the SPIFFE ID the agent will get when it attests with that token (printed by
-# `spindle token generate`).
+# Lab setup job: runs once the server is healthy. Writes the trust bundle and a join token for the
+# agent into the shared volume and registers the lab's workloads under the SPIFFE ID the agent
+# will get when it attests with that token (printed by `spindle token generate`).
 # SPINDLE, ADMIN_SOCKET and OUT can be overridden (the lab test runs this script outside Docker).
 set -eu
 SPINDLE="${SPINDLE:-node /opt/spindle/bin/spindle.js}"
