@@ -206,7 +206,15 @@ test("the federated gateway: envoy-configs/federated-gateway on the agent socket
   assert.deepEqual(addr, { address: "web", port_value: 8443 });
   assert.ok("web" in services && services["web-envoy"]!.network_mode === "service:web");
   assert.ok(peers.includes("spiffe://example.org/web") && labRegistrations().has("spiffe://example.org/web"));
-  // The web sidecar's policy lets the gateway through on that route.
+  // The web sidecar accepts the gateway's certificate (its inbound SAN pins) on the port the
+  // cluster dials, and its policy lets the gateway through on that route.
+  const sidecar = parse(readFileSync(at(mountOf("web-envoy", "/etc/envoy/envoy.yaml")!), "utf8")) as {
+    static_resources: { listeners: { address: { socket_address: { port_value: number } }; filter_chains: { transport_socket?: { typed_config: { common_tls_context: { combined_validation_context: { default_validation_context: { match_typed_subject_alt_names: { matcher: { exact?: string } }[] } } } } } }[] }[] };
+  };
+  const inbound = sidecar.static_resources.listeners.find((l) => l.address.socket_address?.port_value === addr!.port_value);
+  const pins = inbound?.filter_chains.flatMap((c) => c.transport_socket?.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names.map((m) => m.matcher.exact) ?? []);
+  assert.ok(pins?.includes("spiffe://example.org/partner-gateway"), "the sidecar's inbound listener admits the gateway's SPIFFE ID");
+  assert.ok(pins!.includes("spiffe://example.org/frontend"));
   const policy = parse(readFileSync(at("docker/policy.yaml"), "utf8")) as { services: Record<string, { allow: { from: string[]; paths?: string[] }[] }> };
   const rule = policy.services["spiffe://example.org/web"]?.allow.find((a) => a.from.includes("spiffe://example.org/partner-gateway"));
   assert.ok(rule, "docker/policy.yaml admits the gateway");
