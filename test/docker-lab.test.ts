@@ -13,7 +13,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -357,7 +357,7 @@ async function fetchAs(socket: string, uid: number): Promise<{ svids: { spiffe_i
   assert.fail(`uid ${uid}: no SVID from ${socket}: ${last}`);
 }
 
-test("lab flow with real processes: bundle-init.sh bootstraps the two lab servers, they federate, the setup jobs register, uids 1100/1101/1103 get their IDs", async (t) => {
+test("lab flow with real processes: bundle-init.sh bootstraps the two lab servers, they federate, the setup jobs register, uids 1100/1101/1103 and 1104 get their IDs", async (t) => {
   if (process.getuid!() !== 0 && process.env.CI !== "true") return t.skip("spawning other uids needs root (CI runs as root)");
   const dir = mkdtempSync(join(tmpdir(), "spindle-lab-"));
   chmodSync(dir, 0o755);
@@ -424,6 +424,7 @@ test("lab flow with real processes: bundle-init.sh bootstraps the two lab server
   assert.equal(statSync(join(out, "join-token")).mode & 0o777, 0o600, "the join token is readable by root only");
   assert.match(readFileSync(join(out, "bundle.pem"), "utf8"), /BEGIN CERTIFICATE/);
   const partnerSetup = await runScript("docker/partner-setup.sh", { ADMIN_SOCKET: admin.get(b)!, OUT: join(dir, "partner-lab") });
+  assert.match(partnerSetup.stdout, /partner-setup: done/);
   assert.equal(partnerSetup.code, 0, partnerSetup.stdout + partnerSetup.stderr);
   const shown = await runCli(["entry", "show", "--admin-socket", admin.get(b)!, "--output", "json"]);
   assert.equal(shown.status, 0, shown.stderr);
@@ -437,6 +438,29 @@ test("lab flow with real processes: bundle-init.sh bootstraps the two lab server
     { SPINDLE_JOIN_TOKEN: readFileSync(join(out, "join-token"), "utf8") },
   );
   stops.push(() => agent.stop());
+
+  // partner.test's agent: checkout's uid gets its SVID and example.org's bundle, in the file
+  // docker/checkout.sh verifies the gateway with.
+  const partnerOut = join(dir, "partner-lab");
+  const partnerAgentFile = at(mountOf("partner-agent", "/etc/spindle/agent.yaml")!);
+  writeFileSync(join(dir, "partner-agent.yaml"), readFileSync(partnerAgentFile, "utf8") + "\nhealth_address: 127.0.0.1:0\n");
+  const partnerSocket = join(dir, "partner-agent-socket", "api.sock");
+  const partnerAgent = await startAgentProcess(
+    ["--config", join(dir, "partner-agent.yaml"), "--server-address", `127.0.0.1:${ports.get(b)!.api}`, "--trust-bundle", join(partnerOut, "bundle.pem"), "--socket-path", partnerSocket, "--data-dir", join(dir, "partner-agent-data"), "--admin-socket", join(dir, "partner-agent-admin", "admin.sock")],
+    { SPINDLE_JOIN_TOKEN: readFileSync(join(partnerOut, "join-token"), "utf8") },
+  );
+  stops.push(() => partnerAgent.stop());
+  const checkoutUid = Number(partnerRegistrations().get("spiffe://partner.test/checkout")!.uid);
+  const checkout = await fetchAs(partnerSocket, checkoutUid);
+  assert.deepEqual(checkout.svids.map((s) => s.spiffe_id), ["spiffe://partner.test/checkout"]);
+  const written = join(dir, "checkout");
+  mkdirSync(written, { mode: 0o755 });
+  chownSync(written, checkoutUid, checkoutUid);
+  const write = await run(process.execPath, [BIN, "api", "fetch", "x509", "--socket-path", partnerSocket, "--write", written], { uid: checkoutUid });
+  assert.equal(write.code, 0, write.stderr);
+  const exampleCa = readFileSync(join(federationDir, "example.org.json"), "utf8");
+  const pem = readFileSync(join(written, /federated_bundle\.0\.0\.pem/.exec(readFileSync(at("docker/checkout.sh"), "utf8"))![0]), "utf8");
+  for (const der of x5c(exampleCa)) assert.ok(pem.replace(/\s+/g, "").includes(der), "checkout.sh's federated_bundle.0.0.pem holds example.org's CA");
 
   for (const [id, { uid }] of labRegistrations()) {
     const fetched = await fetchAs(publicSocket, Number(uid));
