@@ -28,4 +28,7 @@ register() { # spiffe-id uid [more entry create flags]
 # The web sidecar Envoy (envoy-configs/sidecar); the DNS SAN lets curl check the host name "web".
 register "spiffe://$TD/web" 1101 --dns web
 register "spiffe://$TD/frontend" 1100  # the demo client
+# The federated gateway (envoy-configs/federated-gateway): partner.test's bundle comes with it (the
+# ALL validation context), and the DNS SAN lets the partner's curl check the host name.
+register "spiffe://$TD/partner-gateway" 1103 --dns partner-gateway --federates-with partner.test
 echo "setup: done"

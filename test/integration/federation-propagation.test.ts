@@ -2,8 +2,10 @@
 // harness, entry sync on a fake clock): SDS streams subscribed to spiffe://b.test and ALL (SotW and
 // Delta), and the Workload API streams FetchX509SVID (federated_bundles), FetchX509Bundles and
 // FetchJWTBundles, receive the new bundle on the stream they already hold, after one sync round,
-// and nothing while nothing changed. The refresher stores fetched bundles where `bundle set` does, and
-// the agent API sends them on every sync (docs/federation.md "Propagation to workloads").
+// and nothing while nothing changed. Streams opened before the federating entry (or the federated
+// bundle) reached the agent are served once both arrive, on the same stream. The refresher stores
+// fetched bundles where `bundle set` does, and the agent API sends them on every sync
+// (docs/federation.md "Propagation to workloads").
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,7 +68,6 @@ before(async () => {
   });
   await agent.start();
   await agent.whenReady();
-  h.entries.put({ spiffeId: "spiffe://example.org/web", parentId: agent.status().agentId!, selectors: [{ type: "unix", value: `uid:${uid}` }], federatesWith: [FED] });
   sds = createSdsClient(socketPath);
 });
 
@@ -75,6 +76,58 @@ after(async () => {
   await agent?.stop();
   await h?.close();
   rmSync(dir, { recursive: true, force: true });
+});
+
+const selectors = [{ type: "unix", value: `uid:${uid}` }];
+
+test("SotW and Delta: streams opened before the federating entry synced are served once the entry and the bundle arrive", async () => {
+  // No entry yet: the caller has no SVID, so no bundle is served (docs/sds.md).
+  const sotw = subscribeSotw(sds, `spiffe://${FED}`);
+  const all = subscribeSotw(sds, "ALL");
+  const delta = openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(sds, "deltaSecrets");
+  delta.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: [`spiffe://${FED}`] }));
+  // Delta says the name cannot be served now (removed_resources); SotW sends nothing.
+  const deltaNone = await delta.next(10_000);
+  assert.deepEqual([deltaNone.resources.length, deltaNone.removedResources], [0, [`spiffe://${FED}`]]);
+  delta.send(deltaRequest({ responseNonce: deltaNone.nonce }));
+  for (let i = 0; i < 2; i++) await syncRound();
+  assert.equal(await sotw.quiet(300), true, "SotW: nothing before the entry");
+  assert.equal(await all.quiet(0), true, "ALL: nothing before the entry");
+  assert.equal(await delta.quiet(0), true, "Delta: nothing more before the entry");
+
+  h.entries.put({ spiffeId: "spiffe://example.org/web", parentId: agent.status().agentId!, selectors, federatesWith: [FED] });
+  for (let i = 0; i < 50 && agent.status().entries === 0; i++) await syncRound();
+  const first = await sotw.next(10_000);
+  assert.deepEqual(validationContextDomains(decodeSecret(first.resources[0]!), `spiffe://${FED}`).get(FED), [fingerprint(ca1.der)], "SotW spiffe://b.test");
+  const allNow = await all.next(10_000);
+  assert.deepEqual(validationContextDomains(decodeSecret(allNow.resources[0]!), "ALL").get(FED), [fingerprint(ca1.der)], "ALL");
+  const deltaFirst = await delta.next(10_000);
+  assert.deepEqual(deltaFirst.resources.map((r) => r.name), [`spiffe://${FED}`]);
+  assert.deepEqual(validationContextDomains(decodeSecret(deltaFirst.resources[0]!.resource!), `spiffe://${FED}`).get(FED), [fingerprint(ca1.der)], "Delta");
+
+  // An entry that federates with a trust domain whose bundle the server does not hold yet: the
+  // stream for it waits, and is served when the bundle arrives (a first successful refresh).
+  const c = createTestCa({ trustDomain: "c.test" });
+  const cStream = openStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(sds, "deltaSecrets");
+  cStream.send(deltaRequest({ node: envoyNode(), resourceNamesSubscribe: ["spiffe://c.test"] }));
+  const extra = h.entries.put({ spiffeId: "spiffe://example.org/web-c", parentId: agent.status().agentId!, selectors, federatesWith: ["c.test"] });
+  const cNone = await cStream.next(10_000);
+  assert.deepEqual([cNone.resources.length, cNone.removedResources], [0, ["spiffe://c.test"]]);
+  cStream.send(deltaRequest({ responseNonce: cNone.nonce }));
+  for (let i = 0; i < 3; i++) await syncRound();
+  assert.equal(cStream.received.some((r) => r.resources.length > 0), false, "no c.test bundle is served before the server holds one");
+  h.entries.setFederatedBundle("c.test", encodeSpiffeBundle(createTestBundle({ cas: [c], sequenceNumber: 1 })));
+  await syncRound();
+  let served: DeltaDiscoveryResponse | undefined;
+  for (let i = 0; i < 20 && served === undefined; i++) {
+    const r = await cStream.next(10_000);
+    if (r.resources.length > 0) served = r;
+  }
+  assert.deepEqual(validationContextDomains(decodeSecret(served!.resources[0]!.resource!), "spiffe://c.test").get("c.test"), [fingerprint(c.der)], "Delta spiffe://c.test");
+  // Leave the state the next tests expect: one entry, federating with b.test only.
+  h.entries.remove(extra.id);
+  for (let i = 0; i < 3; i++) await syncRound();
+  for (const s of [sotw, all, delta, cStream]) s.close();
 });
 
 test("SotW and Delta: a changed federated bundle is pushed after one sync, only when it changed, on the open streams", async () => {

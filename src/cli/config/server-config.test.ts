@@ -57,6 +57,11 @@ test("conf/server-full.yaml sets every key and expands ${ENV}", () => {
       profile: { kind: "https_web", certFile: "/etc/spindle/bundle-endpoint.crt", keyFile: "/etc/spindle/bundle-endpoint.key" },
     },
   });
+  assert.deepEqual(
+    c.federatesWith?.map((r) => r.relationship),
+    [{ trustDomain: "partner.example", bundleEndpointUrl: "https://bundles.partner.example/", profile: "https_web", endpointSpiffeId: "", caFile: "", source: "config" }],
+  );
+  assert.deepEqual(c.federationTiming, { minIntervalMs: 30_000 });
   assert.deepEqual(c.nodeAttestors, { join_token: {} });
   assert.equal(c.peerRefreshIntervalSeconds, 5);
   assert.deepEqual(c.agentApi, { attestationsPerSecond: 1, signingsPerSecond: 500, agentSvidTtlSeconds: 3600 });
