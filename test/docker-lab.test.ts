@@ -8,7 +8,7 @@
 // relationships point at each other's compose service, bundle endpoint port and server SPIFFE ID;
 // the federated gateway's README names only commands, flags, keys and files that exist; the policy
 // compiles for the web sidecar; and, as real processes on temp paths, the lab's two server configs
-// federate through docker/federation-setup.sh, the setup jobs register the workloads, and the
+// federate through docker/bundle-init.sh (each writes its bundle for the peer), the setup jobs register the workloads, and the
 // processes of uid 1100, 1101 and 1103 get their IDs, 1103 with partner.test's bundle.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,7 +28,7 @@ import { BIN, runCli, startServerProcess, type ServerProcess } from "./integrati
 import { startAgentProcess } from "./integration/helpers/agent-process.js";
 import { freePort } from "./integration/helpers/ports.js";
 import { encodeSpiffeBundle } from "../src/spiffe/index.js";
-import { createTestBundle, createTestCa } from "../src/spiffe/testing/index.js";
+import { createTestBundle, createTestCa } from "./support/spiffe/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const at = (p: string) => join(ROOT, p);
