@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "./errors.js";
 import { UndecodableRequest } from "./grpc-service.js";
 import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
+import { createLogRateLimiter, logLimited, type LogRateLimiter } from "./log-rate-limit.js";
 import type { Logger } from "./logger.js";
 import { prepareSocketDirectory } from "./socket-dir.js";
 import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
@@ -57,6 +58,18 @@ export interface GrpcSocketServer {
 
 const TAG_PREFIX = "spindle-peer-";
 
+/**
+ * Socket errors that only say the client went away (a short-lived client closing while the server
+ * still writes: a PING ack, a window update, a late message). Not the agent's problem: debug, no
+ * stack (docs/logging.md).
+ */
+const HANG_UP_CODES: ReadonlySet<string> = new Set(["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED"]);
+
+export function isClientHangUp(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && HANG_UP_CODES.has(code);
+}
+
 export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSocketServer {
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
@@ -64,6 +77,8 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
   const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
+  // Every warning below can repeat per connection: one line per kind and window (docs/logging.md).
+  const warnings = createLogRateLimiter();
   let nextConnection = 1;
   // Node's HTTP/2 wraps the injected Duplex in an internal socket (JSStreamSocket) whose
   // remoteAddress comes from its `_peername`; grpc-js reports that as the call's peer. We set it to
@@ -74,13 +89,13 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
       const socket = session.socket as unknown as { stream?: object; _peername?: { address: string } };
       const tag = socket.stream === undefined ? undefined : tags.get(socket.stream);
       if (tag === undefined) {
-        logger.warn("closing an HTTP/2 session whose connection has no peer tag");
+        logLimited(warnings, "untagged-session", logger, "warn", {}, "closing an HTTP/2 session whose connection has no peer tag");
         session.destroy();
         return;
       }
       socket._peername = { address: tag };
     });
-    guardStreamHandoff(http2Server, logger);
+    guardStreamHandoff(http2Server, logger, warnings);
   }
 
   const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
@@ -88,7 +103,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     try {
       creds = readPeer(socket);
     } catch (err) {
-      logger.warn({ err }, "closing a connection whose peer credentials cannot be read");
+      logLimited(warnings, "peer-credentials", logger, "warn", { err: (err as Error).message }, "closing a connection whose peer credentials cannot be read");
       socket.destroy();
       return;
     }
@@ -100,7 +115,10 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     const connection = wrapWithAuthorityRewrite(socket, {
       onRewrite: (authority) => logger.debug({ connection: tag, authority }, "rewriting a :authority nghttp2 would reject"),
     });
-    connection.on("error", (err) => logger.warn({ err, connection: tag }, "closing a connection"));
+    connection.on("error", (err: NodeJS.ErrnoException) => {
+      if (isClientHangUp(err)) logger.debug({ connection: tag, code: err.code }, "the client hung up");
+      else logLimited(warnings, `connection-error:${err.code ?? err.message}`, logger, "warn", { connection: tag, code: err.code, err: err.message }, "closing a connection");
+    });
     tags.set(connection, tag);
     logger.debug({ peer: creds, connection: tag }, "accepted connection");
     injector.injectConnection(connection);
@@ -199,7 +217,7 @@ function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
 // ERR_HTTP2_INVALID_STREAM out of the event loop, taking every connection down. grpc-js's stream
 // listeners are therefore called only with live streams, and a throw from them ends that stream
 // alone.
-function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): void {
+function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger, warnings: LogRateLimiter): void {
   const grpcListeners = http2Server.listeners("stream") as ((...args: unknown[]) => void)[];
   http2Server.removeAllListeners("stream");
   http2Server.on("stream", (stream: http2.ServerHttp2Stream, ...rest: unknown[]) => {
@@ -213,7 +231,7 @@ function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): voi
       try {
         listener.call(http2Server, stream, ...rest);
       } catch (err) {
-        logger.warn({ err, stream: stream.id }, "closing a stream whose dispatch failed");
+        logLimited(warnings, "dispatch", logger, "warn", { err, stream: stream.id }, "closing a stream whose dispatch failed");
         stream.on("error", () => {});
         stream.destroy();
         return;
