@@ -28,6 +28,8 @@ export interface AgentSocketOptions {
   authzFilter?: "http" | "network";
   sdsAliases?: Partial<SecretAliases>;
   spiffeValidator?: boolean;
+  /** Window of the identity granted/refused lines (default 60 s, docs/logging.md). */
+  identityLogWindowMs?: number | undefined;
   logger: Logger;
   clock: Clock;
 }
@@ -45,7 +47,7 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
     const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }), observer: o.rpcObserver });
     const peerCredentials = socket.peerCredentials.bind(socket);
     // One identity log for every service: a caller's grants and refusals share one rate limit.
-    const identityLog = createIdentityLog({ logger, clock: o.clock });
+    const identityLog = createIdentityLog({ logger, clock: o.clock, windowMs: o.identityLogWindowMs });
     addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache, o.reachability), attestor: o.attestor, logger, clock: o.clock, identityLog });
     const sds = createSdsService({
       source: createSdsSecretSource(cache),
