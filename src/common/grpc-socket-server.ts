@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "./errors.js";
 import { UndecodableRequest } from "./grpc-service.js";
 import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
+import { isClientHangUp } from "./hang-up.js";
 import { createLogRateLimiter, logLimited, type LogRateLimiter } from "./log-rate-limit.js";
 import type { Logger } from "./logger.js";
 import { prepareSocketDirectory } from "./socket-dir.js";
@@ -58,27 +59,16 @@ export interface GrpcSocketServer {
 
 const TAG_PREFIX = "spindle-peer-";
 
-/**
- * Socket errors that only say the client went away (a short-lived client closing while the server
- * still writes: a PING ack, a window update, a late message). Not the agent's problem: debug, no
- * stack (docs/logging.md).
- */
-const HANG_UP_CODES: ReadonlySet<string> = new Set(["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "ERR_STREAM_DESTROYED"]);
-
-export function isClientHangUp(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && HANG_UP_CODES.has(code);
-}
 
 export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSocketServer {
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
   const readPeer = options.readPeerCredentials ?? createPeerCredentialsReader();
-  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
+  // Every warning below can repeat per connection or call: one line per kind and window (docs/logging.md).
+  const warnings = createLogRateLimiter();
+  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger, warnings), ...(options.grpcOptions?.interceptors ?? [])] });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
-  // Every warning below can repeat per connection: one line per kind and window (docs/logging.md).
-  const warnings = createLogRateLimiter();
   let nextConnection = 1;
   // Node's HTTP/2 wraps the injected Duplex in an internal socket (JSStreamSocket) whose
   // remoteAddress comes from its `_peername`; grpc-js reports that as the call's peer. We set it to
@@ -185,7 +175,7 @@ function injectorServers(server: grpc.Server): http2.Http2Server[] {
 
 // Answers a request message that did not decode (grpc-service.ts) INVALID_ARGUMENT with the code
 // in the trailers; the decoder's text goes to the log only.
-function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
+function refuseUndecodable(logger: Logger, warnings: LogRateLimiter): grpc.ServerInterceptor {
   return (method, call) => {
     let refused = false;
     const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
@@ -195,7 +185,7 @@ function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
             if (refused) return;
             if (!(message instanceof UndecodableRequest)) return nextMessage(message);
             refused = true;
-            logger.info({ method: method.path, type: message.typeName, reason: message.reason }, "refusing an undecodable request message (InvalidArgument)");
+            logLimited(warnings, `undecodable:${method.path}`, logger, "info", { method: method.path, type: message.typeName, reason: message.reason }, "refusing an undecodable request message (InvalidArgument)");
             const metadata = new grpc.Metadata();
             metadata.set(ERROR_CODE_KEY, "ERR_INVALID_ARGUMENT");
             intercepting.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: UNDECODABLE_MESSAGE, metadata });
