@@ -54,6 +54,8 @@ export interface AgentOptions {
   keyType?: WorkloadKeyType;
   sdsAliases?: Partial<SecretAliases>;
   spiffeValidator?: boolean;
+  /** Window of the identity granted/refused lines (default 60 s, docs/logging.md). */
+  identityLogWindowMs?: number;
   logger: Logger;
   clock: Clock;
   /** Replaces the agent API transport (tests): attestation and the ServerClient. */
@@ -245,6 +247,7 @@ export function createAgent(options: Readonly<AgentOptions>): Agent {
         authzFilter: options.authzFilter,
         sdsAliases: options.sdsAliases,
         spiffeValidator: options.spiffeValidator,
+        identityLogWindowMs: options.identityLogWindowMs,
         logger: options.logger,
         clock,
       }),

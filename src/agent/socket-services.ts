@@ -5,6 +5,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../common/clock.js";
 import { createGrpcSocketServer } from "../transport/grpc-socket-server.js";
 import { spindleError } from "../common/errors.js";
+import { createIdentityLog } from "../common/identity-log.js";
 import type { Logger } from "../common/logger.js";
 import { createEcdsService, createSdsService, type SecretAliases, type XdsMetrics } from "../sds/index.js";
 import { parseSelector } from "../spiffe/selector.js";
@@ -27,6 +28,8 @@ export interface AgentSocketOptions {
   authzFilter?: "http" | "network";
   sdsAliases?: Partial<SecretAliases>;
   spiffeValidator?: boolean;
+  /** Window of the identity granted/refused lines (default 60 s, docs/logging.md). */
+  identityLogWindowMs?: number | undefined;
   logger: Logger;
   clock: Clock;
 }
@@ -43,13 +46,16 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
     // Mode 0777: callers are told apart by SO_PEERCRED, never by file permissions.
     const socket = createGrpcSocketServer({ socketPath: o.socketPath, mode: 0o777, logger: logger.child({ component: "agent-socket" }), observer: o.rpcObserver });
     const peerCredentials = socket.peerCredentials.bind(socket);
-    addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache, o.reachability), attestor: o.attestor, logger, clock: o.clock });
+    // One identity log for every service: a caller's grants and refusals share one rate limit.
+    const identityLog = createIdentityLog({ logger, clock: o.clock, windowMs: o.identityLogWindowMs });
+    addWorkloadApi(socket, { source: createWorkloadApiIdentitySource(cache, o.reachability), attestor: o.attestor, logger, clock: o.clock, identityLog });
     const sds = createSdsService({
       source: createSdsSecretSource(cache),
       attestor: callerAttestor,
       logger,
       metrics: o.xdsMetrics,
       peerCredentials,
+      identityLog,
       ...(o.sdsAliases ? { aliases: o.sdsAliases } : {}),
       ...(o.spiffeValidator !== undefined ? { spiffeValidator: o.spiffeValidator } : {}),
     });
@@ -73,7 +79,7 @@ export async function startAgentSocket(o: AgentSocketOptions): Promise<() => Pro
       // A sync can change which service an Envoy is: a new entry counts once its SVID exists, so
       // every cache change (entries and SVIDs; empty ones are never emitted) re-resolves.
       cleanups.push(cache.onChange(() => policy.callersChanged()));
-      const ecds = createEcdsService({ source: policy, attestor: callerAttestor, logger, metrics: o.xdsMetrics, peerCredentials });
+      const ecds = createEcdsService({ source: policy, attestor: callerAttestor, logger, metrics: o.xdsMetrics, peerCredentials, identityLog });
       socket.addService(ecds.definition, ecds.implementation);
       cleanups.push(() => ecds.close());
       services.push("envoy.service.extension.v3.ExtensionConfigDiscoveryService");

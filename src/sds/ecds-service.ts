@@ -4,6 +4,7 @@
 import { ExtensionConfigDiscoveryService } from "../gen/envoy/service/extension/v3/config_discovery_pb.js";
 import { grpcServiceDefinition } from "../transport/grpc-service.js";
 import type { PeerSource } from "../transport/grpc-socket-server.js";
+import type { IdentityLog } from "../common/identity-log.js";
 import type { Logger } from "../common/logger.js";
 import type { PeerCredentials } from "../transport/peer-cred.js";
 import { createBuildCache } from "./build-cache.js";
@@ -21,6 +22,8 @@ export interface EcdsServiceOptions {
   logger: Logger;
   metrics: XdsMetrics;
   peerCredentials(call: PeerSource): PeerCredentials | undefined;
+  /** Grants and refusals, one rate-limited info line each (src/common/identity-log.ts). */
+  identityLog?: IdentityLog;
 }
 
 export function createEcdsService(options: EcdsServiceOptions): XdsService {
@@ -32,6 +35,7 @@ export function createEcdsService(options: EcdsServiceOptions): XdsService {
     metrics: options.metrics,
     attestor: options.attestor,
     peerCredentials: options.peerCredentials,
+    identityLog: options.identityLog,
     resolverFor: (caller) => createExtensionConfigResolver(options.source, caller, cache),
   });
   const log = options.logger.child({ component: "ecds" });

@@ -5,6 +5,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { grpcServiceDefinition } from "../transport/grpc-service.js";
 import type { PeerSource } from "../transport/grpc-socket-server.js";
+import type { IdentityLog } from "../common/identity-log.js";
 import type { Logger } from "../common/logger.js";
 import type { PeerCredentials } from "../transport/peer-cred.js";
 import { createBuildCache } from "./build-cache.js";
@@ -23,6 +24,8 @@ export interface SdsServiceOptions {
   metrics: XdsMetrics;
   /** From the socket server: the kernel credentials of a call's connection. */
   peerCredentials(call: PeerSource): PeerCredentials | undefined;
+  /** Grants and refusals, one rate-limited info line each (src/common/identity-log.ts). */
+  identityLog?: IdentityLog;
   aliases?: Partial<SecretAliases>;
   /**
    * false = global opt-out of Envoy's SPIFFE validator: validation contexts use trusted_ca.
@@ -53,6 +56,7 @@ export function createSdsService(options: SdsServiceOptions): XdsService {
     metrics: options.metrics,
     attestor: options.attestor,
     peerCredentials: options.peerCredentials,
+    identityLog: options.identityLog,
     resolverFor: (caller, node) =>
       createSecretResolver({ source: options.source, caller, aliases, cache, spiffeValidator: globalValidator && supportsSpiffeValidator(node) }),
   });

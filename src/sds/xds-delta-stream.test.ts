@@ -57,6 +57,7 @@ function harness(initial: Record<string, string>) {
   const machine: XdsStreamMachine<DeltaDiscoveryRequest> = createDeltaStream({
     typeUrl: TYPE,
     logger: createSilentLogger(),
+    warnLimited: () => undefined,
     resolver: {
       async resolve(name): Promise<ResolvedResource> {
         const c = content.get(name);

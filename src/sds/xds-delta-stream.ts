@@ -103,7 +103,8 @@ export function createDeltaStream(ctx: XdsStreamContext<DeltaDiscoveryResponse>)
     if (request.errorDetail !== undefined) {
       for (const r of response.resources) nacked.set(r.name, r.version);
       ctx.observer.nacked(response.resources, request.errorDetail.message);
-      ctx.logger.warn(
+      ctx.warnLimited(
+        `nack:${response.systemVersionInfo}`,
         { systemVersionInfo: response.systemVersionInfo, resources: response.resources, code: request.errorDetail.code, error: request.errorDetail.message },
         "client rejected (NACK) a response; not resending the same versions",
       );

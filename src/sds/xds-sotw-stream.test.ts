@@ -55,6 +55,7 @@ function harness(initial: Record<string, string>) {
   const machine: XdsStreamMachine<DiscoveryRequest> = createSotwStream({
     typeUrl: TYPE,
     logger: createSilentLogger(),
+    warnLimited: () => undefined,
     resolver: {
       async resolve(name): Promise<ResolvedResource> {
         if (name === "explodes") throw new Error("backend down");

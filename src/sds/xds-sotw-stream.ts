@@ -74,7 +74,8 @@ export function createSotwStream(ctx: XdsStreamContext<Uint8Array>): XdsStreamMa
       if (request.errorDetail !== undefined) {
         nackedKey = sent.contentKey;
         ctx.observer.nacked(sent.resources, request.errorDetail.message);
-        ctx.logger.warn(
+        ctx.warnLimited(
+          `nack:${sent.contentKey}`,
           { versionInfo: sent.versionInfo, resources: sent.resources, code: request.errorDetail.code, error: request.errorDetail.message },
           "client rejected (NACK) a response; not resending the same content",
         );

@@ -32,6 +32,11 @@ export interface XdsStreamContext<Response> {
   fail(err: SpindleError): void;
   /** The change keys this stream now depends on (replaces the previous set). */
   setDependencies(keys: ReadonlySet<string>): void;
+  /**
+   * A warning that may repeat on every stream of the same caller: written once per window for the
+   * caller and `key`, on the stream's logger (docs/logging.md).
+   */
+  warnLimited(key: string, fields: Record<string, unknown>, msg: string): void;
 }
 
 /** The surface the transport drives. */
@@ -65,10 +70,10 @@ export async function resolveAll(resolver: ResourceResolver, names: readonly str
 
 /**
  * Logs each unavailable name once per stream (warn, on the stream's logger, which carries the
- * caller's selectors) and counts it; a name that resolves again is forgotten, so losing it later
- * is reported again.
+ * caller's selectors; rate-limited across the caller's streams) and counts it; a name that
+ * resolves again is forgotten, so losing it later is reported again.
  */
-export function createUnavailableReporter(ctx: Pick<XdsStreamContext<unknown>, "logger" | "observer">): (unavailable: readonly UnavailableResource[], resolved: readonly { name: string }[]) => void {
+export function createUnavailableReporter(ctx: Pick<XdsStreamContext<unknown>, "warnLimited" | "observer">): (unavailable: readonly UnavailableResource[], resolved: readonly { name: string }[]) => void {
   const reported = new Set<string>();
   return (unavailable, resolved) => {
     for (const r of resolved) reported.delete(r.name);
@@ -76,7 +81,7 @@ export function createUnavailableReporter(ctx: Pick<XdsStreamContext<unknown>, "
       if (reported.has(u.name)) continue;
       reported.add(u.name);
       ctx.observer.unavailable(u);
-      ctx.logger.warn({ resource: u.name, code: u.error.code, err: u.error.message }, "requested resource is not available to this caller; the stream stays open and it is sent when it appears");
+      ctx.warnLimited(`unavailable:${u.name}:${u.error.code}`, { resource: u.name, code: u.error.code, err: u.error.message }, "requested resource is not available to this caller; the stream stays open and it is sent when it appears");
     }
   };
 }

@@ -8,6 +8,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { isClientHangUp } from "../common/hang-up.js";
 import type { Logger } from "../common/logger.js";
 import { ERROR_CODE_KEY, UNDECODABLE_MESSAGE, isConnectDecodeError } from "./wire-errors.js";
 
@@ -34,7 +35,10 @@ export function createConnectHandler(options: ConnectHandlerOptions): (req: Http
     handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(reclassifyUndecodable(uRes, (reason) => options.logger.info({ method, reason }, "refusing an undecodable request body")), res))
       .catch((err: unknown) => {
-        if (ConnectError.from(err).code !== Code.Aborted) options.logger.warn({ err, method }, "writing a response failed");
+        if (ConnectError.from(err).code === Code.Aborted) return;
+        // A caller that hung up mid-response is not news (docs/logging.md).
+        if (isClientHangUp(err)) options.logger.debug({ method, code: (err as { code?: unknown }).code }, "the client hung up before the response was written");
+        else options.logger.warn({ err, method }, "writing a response failed");
       });
   };
 }

@@ -10,6 +10,8 @@ import * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "../common/errors.js";
 import { UndecodableRequest } from "./grpc-service.js";
 import { wrapWithAuthorityRewrite } from "./h2-authority-rewrite.js";
+import { isClientHangUp } from "../common/hang-up.js";
+import { createLogRateLimiter, logLimited, type LogRateLimiter } from "../common/log-rate-limit.js";
 import type { Logger } from "../common/logger.js";
 import { prepareSocketDirectory } from "./socket-dir.js";
 import { createPeerCredentialsReader, type PeerCredentials, type PeerCredentialsReader } from "./peer-cred.js";
@@ -57,11 +59,14 @@ export interface GrpcSocketServer {
 
 const TAG_PREFIX = "spindle-peer-";
 
+
 export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSocketServer {
   const { socketPath, logger } = options;
   const mode = options.mode ?? 0o777;
   const readPeer = options.readPeerCredentials ?? createPeerCredentialsReader();
-  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger), ...(options.grpcOptions?.interceptors ?? [])] });
+  // Every warning below can repeat per connection or call: one line per kind and window (docs/logging.md).
+  const warnings = createLogRateLimiter();
+  const grpcServer = new grpc.Server({ ...options.grpcOptions, interceptors: [...(options.observer ? [options.observer] : []), refuseUndecodable(logger, warnings), ...(options.grpcOptions?.interceptors ?? [])] });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const peers = new Map<string, PeerCredentials>();
   let nextConnection = 1;
@@ -74,13 +79,13 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
       const socket = session.socket as unknown as { stream?: object; _peername?: { address: string } };
       const tag = socket.stream === undefined ? undefined : tags.get(socket.stream);
       if (tag === undefined) {
-        logger.warn("closing an HTTP/2 session whose connection has no peer tag");
+        logLimited(warnings, "untagged-session", logger, "warn", {}, "closing an HTTP/2 session whose connection has no peer tag");
         session.destroy();
         return;
       }
       socket._peername = { address: tag };
     });
-    guardStreamHandoff(http2Server, logger);
+    guardStreamHandoff(http2Server, logger, warnings);
   }
 
   const netServer = net.createServer({ pauseOnConnect: false }, (socket) => {
@@ -88,7 +93,7 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     try {
       creds = readPeer(socket);
     } catch (err) {
-      logger.warn({ err }, "closing a connection whose peer credentials cannot be read");
+      logLimited(warnings, "peer-credentials", logger, "warn", { err: (err as Error).message }, "closing a connection whose peer credentials cannot be read");
       socket.destroy();
       return;
     }
@@ -100,7 +105,10 @@ export function createGrpcSocketServer(options: GrpcSocketServerOptions): GrpcSo
     const connection = wrapWithAuthorityRewrite(socket, {
       onRewrite: (authority) => logger.debug({ connection: tag, authority }, "rewriting a :authority nghttp2 would reject"),
     });
-    connection.on("error", (err) => logger.warn({ err, connection: tag }, "closing a connection"));
+    connection.on("error", (err: NodeJS.ErrnoException) => {
+      if (isClientHangUp(err)) logger.debug({ connection: tag, code: err.code }, "the client hung up");
+      else logLimited(warnings, `connection-error:${err.code ?? err.message}`, logger, "warn", { connection: tag, code: err.code, err: err.message }, "closing a connection");
+    });
     tags.set(connection, tag);
     logger.debug({ peer: creds, connection: tag }, "accepted connection");
     injector.injectConnection(connection);
@@ -167,7 +175,7 @@ function injectorServers(server: grpc.Server): http2.Http2Server[] {
 
 // Answers a request message that did not decode (grpc-service.ts) INVALID_ARGUMENT with the code
 // in the trailers; the decoder's text goes to the log only.
-function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
+function refuseUndecodable(logger: Logger, warnings: LogRateLimiter): grpc.ServerInterceptor {
   return (method, call) => {
     let refused = false;
     const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
@@ -177,7 +185,7 @@ function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
             if (refused) return;
             if (!(message instanceof UndecodableRequest)) return nextMessage(message);
             refused = true;
-            logger.info({ method: method.path, type: message.typeName, reason: message.reason }, "refusing an undecodable request message (InvalidArgument)");
+            logLimited(warnings, `undecodable:${method.path}`, logger, "info", { method: method.path, type: message.typeName, reason: message.reason }, "refusing an undecodable request message (InvalidArgument)");
             const metadata = new grpc.Metadata();
             metadata.set(ERROR_CODE_KEY, "ERR_INVALID_ARGUMENT");
             intercepting.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: UNDECODABLE_MESSAGE, metadata });
@@ -199,7 +207,7 @@ function refuseUndecodable(logger: Logger): grpc.ServerInterceptor {
 // ERR_HTTP2_INVALID_STREAM out of the event loop, taking every connection down. grpc-js's stream
 // listeners are therefore called only with live streams, and a throw from them ends that stream
 // alone.
-function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): void {
+function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger, warnings: LogRateLimiter): void {
   const grpcListeners = http2Server.listeners("stream") as ((...args: unknown[]) => void)[];
   http2Server.removeAllListeners("stream");
   http2Server.on("stream", (stream: http2.ServerHttp2Stream, ...rest: unknown[]) => {
@@ -213,7 +221,7 @@ function guardStreamHandoff(http2Server: http2.Http2Server, logger: Logger): voi
       try {
         listener.call(http2Server, stream, ...rest);
       } catch (err) {
-        logger.warn({ err, stream: stream.id }, "closing a stream whose dispatch failed");
+        logLimited(warnings, "dispatch", logger, "warn", { err, stream: stream.id }, "closing a stream whose dispatch failed");
         stream.on("error", () => {});
         stream.destroy();
         return;

@@ -8,6 +8,7 @@
 // API (WorkloadAttestor) and, through toCallerAttestor, SDS (src/sds/contracts.ts CallerAttestor),
 // without either importing the other.
 import { SpindleError, spindleError } from "../../common/errors.js";
+import { createLogRateLimiter, logLimited } from "../../common/log-rate-limit.js";
 import type { Logger } from "../../common/logger.js";
 import type { PeerCredentials } from "../../transport/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
@@ -29,6 +30,8 @@ export function createWorkloadAttestor(options: CreateWorkloadAttestorOptions): 
   const names = options.plugins.map((p) => p.name);
   if (new Set(names).size !== names.length) throw new TypeError(`createWorkloadAttestor: duplicate plugin in ${names.join(", ")}`);
   const log = options.logger.child({ component: "workload-attestation" });
+  // Once per attestor, code and window: a process that exits before it is attested is common.
+  const warnings = createLogRateLimiter();
   return {
     async attest(peer: PeerCredentials): Promise<readonly Selector[]> {
       if (!Number.isSafeInteger(peer.pid) || peer.pid <= 0) {
@@ -41,7 +44,7 @@ export function createWorkloadAttestor(options: CreateWorkloadAttestorOptions): 
         if (r.status === "fulfilled") return;
         const err: unknown = r.reason;
         const e = err instanceof SpindleError ? err : spindleError("ERR_WORKLOAD_ATTESTATION", `${names[i]} attestation of pid ${peer.pid} failed: ${(err as Error).message}`, { cause: err });
-        log.warn({ pid: peer.pid, uid: peer.uid, attestor: names[i], code: e.code, err: e.message }, "workload attestor failed; the call gets no identity");
+        logLimited(warnings, `${names[i]}:${e.code}`, log, "warn", { pid: peer.pid, uid: peer.uid, attestor: names[i], code: e.code, err: e.message }, "workload attestor failed; the call gets no identity");
         failures.push(e);
       });
       // "The process is gone" outranks "a runtime is unreachable": retrying cannot help it.

@@ -6,6 +6,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import type { PeerSource } from "../../transport/grpc-socket-server.js";
+import { createLogRateLimiter, logLimited, type LogRateLimiter } from "../../common/log-rate-limit.js";
 import type { Logger } from "../../common/logger.js";
 import type { PeerCredentials } from "../../transport/peer-cred.js";
 import { formatSelector, type Selector } from "../../spiffe/selector.js";
@@ -19,6 +20,8 @@ export const WORKLOAD_API_HEADER_VALUE = "true";
 export interface CallerContext {
   readonly peer: PeerCredentials;
   readonly selectors: readonly Selector[];
+  /** `selectors` formatted (`unix:uid:1000`), for log lines. */
+  readonly selectorText: readonly string[];
   readonly log: Logger;
 }
 
@@ -26,6 +29,8 @@ export interface CallerResolverOptions {
   attestor: WorkloadAttestor;
   source: IdentitySource;
   peerCredentials(call: PeerSource): PeerCredentials | undefined;
+  /** Rate limit of the resolver's warnings (default: its own, docs/logging.md). */
+  warnings?: LogRateLimiter;
 }
 
 type Call = PeerSource & { metadata: grpc.Metadata };
@@ -47,6 +52,7 @@ export interface CallerResolver {
 
 export function createCallerResolver(options: CallerResolverOptions): CallerResolver {
   const { attestor, source } = options;
+  const warnings = options.warnings ?? createLogRateLimiter();
   return {
     async resolve(call, log) {
       checkWorkloadMetadata(call.metadata);
@@ -56,7 +62,7 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
       // Before the first sync the agent cannot tell "no entry" from "not synced yet": java-spiffe
       // gives up for good on PermissionDenied, so only Unavailable is honest here.
       if (!source.ready) {
-        log.info(who, "refusing a call before the first sync with the server (Unavailable, clients retry)");
+        log.debug(who, "refusing a call before the first sync with the server (Unavailable, clients retry)");
         throw spindleError("ERR_WORKLOAD_API_NOT_READY", "the agent has not completed its first sync with the server yet; retry");
       }
       let selectors: readonly Selector[];
@@ -68,14 +74,16 @@ export function createCallerResolver(options: CallerResolverOptions): CallerReso
         throw e;
       }
       // One child logger per call (pino serialises bindings when a child is made).
-      return { peer, selectors, log: log.child({ ...who, selectors: selectors.map(formatSelector) }) };
+      const selectorText = selectors.map(formatSelector);
+      return { peer, selectors, selectorText, log: log.child({ ...who, selectors: selectorText }) };
     },
     identities(caller) {
       const found = source.identitiesFor(caller.selectors);
       const pending = found.length === 0 ? source.pendingFor?.(caller.selectors) : undefined;
-      if (pending !== undefined) throw pendingError(caller, pending);
+      if (pending !== undefined) throw pendingError(caller, pending, warnings);
       if (found.length === 0) {
-        caller.log.warn("no registration entry matches the caller's selectors (PermissionDenied)");
+        // The identity log writes the refusal with the selectors, once per caller and window.
+        caller.log.debug("no registration entry matches the caller's selectors (PermissionDenied)");
         throw spindleError("ERR_WORKLOAD_NO_IDENTITY", "no identity issued: no registration entry matches this workload's selectors");
       }
       return found;
@@ -90,15 +98,21 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * PermissionDenied would make some SDKs give up for good (java-spiffe never retries it), so it
  * gets Unavailable and the log says why (docs/workload-api.md, "Who is calling", step 5).
  */
-function pendingError(caller: CallerContext, p: PendingIdentities): SpindleError {
+function pendingError(caller: CallerContext, p: PendingIdentities, warnings: LogRateLimiter): SpindleError {
   const down = p.serverUnreachableSince !== undefined;
   const why = p.entries.map((e) => {
     const svid = e.svidExpiredAt !== undefined ? `its SVID expired at ${iso(e.svidExpiredAt)}` : "no SVID has been signed for it yet";
     const server = down ? ` and the server is unreachable since ${iso(p.serverUnreachableSince!)} (${p.serverError ?? "unknown error"})` : e.signRefused !== undefined ? ` (the server refused its CSR: ${e.signRefused})` : "";
     return `entry ${e.entryId} (${e.spiffeId}) matches but ${svid}${server}`;
   });
-  caller.log.warn(
-    { entries: p.entries.map((e) => e.entryId), ...(down ? { serverUnreachableSince: iso(p.serverUnreachableSince!), serverError: p.serverError } : {}) },
+  // Once per window for the same entries and outage, however many calls hit it.
+  const entries = p.entries.map((e) => e.entryId);
+  logLimited(
+    warnings,
+    `pending:${entries.join(",")}:${p.serverUnreachableSince ?? ""}`,
+    caller.log,
+    "warn",
+    { entries, ...(down ? { serverUnreachableSince: iso(p.serverUnreachableSince!), serverError: p.serverError } : {}) },
     `${why.join("; ")}: answering Unavailable (clients retry)`,
   );
   return spindleError(

@@ -1,13 +1,17 @@
 // The SPIFFE Workload API service (Workload API standard) for the agent's shared grpc-js socket
 // server (one socket with SDS): three full-state streams, FetchJWTSVID with a half-life cache,
 // ValidateJWTSVID against the caller's own and federated bundles, and the WIT RPCs refused with
-// Unimplemented. Callers are identified only by their kernel peer credentials.
+// Unimplemented. Callers are identified only by their kernel peer credentials. At info each grant
+// (FetchX509SVID's first message, FetchJWTSVID) and refusal is one line of the identity log,
+// rate-limited per caller and outcome; per-call lines are at debug (docs/logging.md).
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { SpindleError, spindleError } from "../../common/errors.js";
 import { grpcServiceDefinition } from "../../transport/grpc-service.js";
 import type { GrpcSocketServer, PeerSource } from "../../transport/grpc-socket-server.js";
+import { CALLER_REFUSAL_CODES, createIdentityLog, type IdentityLog } from "../../common/identity-log.js";
+import { createLogRateLimiter, logLimited, summarizeList } from "../../common/log-rate-limit.js";
 import type { Logger } from "../../common/logger.js";
 import type { PeerCredentials } from "../../transport/peer-cred.js";
 import {
@@ -41,6 +45,8 @@ export interface WorkloadApiServiceOptions {
   jwtCacheSize?: number;
   /** Leeway for exp/nbf/iat in ValidateJWTSVID, seconds (default: the validator's). */
   jwtLeewaySeconds?: number;
+  /** Where grants and refusals are logged; shared with SDS so both count against one limit. */
+  identityLog?: IdentityLog;
 }
 
 export interface WorkloadApiService {
@@ -50,11 +56,15 @@ export interface WorkloadApiService {
   openStreams(): number;
 }
 
+type Attested = { selectors?: readonly string[] };
+
 export function createWorkloadApiService(options: WorkloadApiServiceOptions): WorkloadApiService {
   const { source } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger.child({ component: "workload-api" });
-  const resolver = createCallerResolver(options);
+  const warnings = createLogRateLimiter({ clock });
+  const identityLog = options.identityLog ?? createIdentityLog({ logger: options.logger, clock });
+  const resolver = createCallerResolver({ ...options, warnings });
   const jwtCache = createJwtSvidCache({ mint: (id, aud) => source.mintJwtSvid(id, aud), clock, maxEntries: options.jwtCacheSize });
   let open = 0;
   let seq = 0;
@@ -63,23 +73,45 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
   const stream =
     <S extends Parameters<typeof serveStream>[0]["schema"]>(rpc: string, schema: S, build: Parameters<typeof serveStream<S>>[0]["build"]) =>
     (call: grpc.ServerWritableStream<unknown, never>): void =>
-      serveStream({ call, schema, resolver, source, build, log: logger.child({ rpc, streamId: ++seq }), ...streamHooks });
+      serveStream({
+        call,
+        schema,
+        resolver,
+        source,
+        build,
+        rpc,
+        peer: options.peerCredentials(call),
+        identityLog,
+        grants: rpc === "FetchX509SVID",
+        warnings,
+        log: logger.child({ rpc, streamId: ++seq }),
+        ...streamHooks,
+      });
 
-  function unary<Req, Res>(rpc: string, handler: (call: grpc.ServerUnaryCall<Req, Res>, log: Logger) => Promise<Res>) {
+  // `attested` receives the caller's selectors once known, for a refusal line after attestation.
+  function unary<Req, Res>(rpc: string, handler: (call: grpc.ServerUnaryCall<Req, Res>, log: Logger, attested: Attested) => Promise<Res>) {
     return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
       const log = logger.child({ rpc, callId: ++seq });
-      handler(call, log).then(
+      const attested: Attested = {};
+      handler(call, log, attested).then(
         (res) => callback(null, res),
         (err: unknown) => {
           const e = SpindleError.from(err);
-          log.warn({ code: e.code, err: e.message, cause: e.cause instanceof Error ? e.cause.message : undefined }, "call failed");
+          const line = { code: e.code, err: e.message, cause: e.cause instanceof Error ? e.cause.message : undefined };
+          if (CALLER_REFUSAL_CODES.has(e.code)) {
+            const peer = options.peerCredentials(call);
+            identityLog.refused({ rpc, pid: peer?.pid, uid: peer?.uid, selectors: attested.selectors, err: e });
+            log.debug(line, "call failed");
+          } else {
+            logLimited(warnings, `call-error:${rpc}:${e.code}`, log, "warn", line, "call failed");
+          }
           callback(toStatusError(e));
         },
       );
     };
   }
 
-  async function fetchJwtSvid(call: grpc.ServerUnaryCall<JWTSVIDRequest, JWTSVIDResponse>, log: Logger): Promise<JWTSVIDResponse> {
+  async function fetchJwtSvid(call: grpc.ServerUnaryCall<JWTSVIDRequest, JWTSVIDResponse>, log: Logger, attested: Attested): Promise<JWTSVIDResponse> {
     checkWorkloadMetadata(call.metadata);
     const audience = call.request.audience;
     if (audience.length === 0 || audience.some((a) => a === "")) {
@@ -87,30 +119,37 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
     }
     const wanted = call.request.spiffeId === "" ? undefined : parseRequestedId(call.request.spiffeId);
     const caller = await resolver.resolve(call, log);
+    attested.selectors = caller.selectorText;
     let identities = uniqueIdentities(resolver.identities(caller));
     if (wanted !== undefined) {
       identities = identities.filter((i) => i.spiffeId === wanted);
       if (identities.length === 0) {
-        caller.log.warn({ requested: wanted }, "caller asked for a SPIFFE ID none of its entries grants (PermissionDenied)");
+        caller.log.debug({ requested: wanted }, "caller asked for a SPIFFE ID none of its entries grants (PermissionDenied)");
         throw spindleError("ERR_WORKLOAD_NO_IDENTITY", `no identity issued: this workload is not entitled to ${wanted}`);
       }
     }
     const svids = await Promise.all(
       identities.map(async (identity) => ({ spiffeId: identity.spiffeId, svid: (await jwtCache.get(identity.spiffeId, audience)).token, hint: identity.hint ?? "" })),
     );
-    caller.log.info({ spiffeIds: svids.map((s) => s.spiffeId), audience }, "issued JWT-SVIDs");
+    const ids = svids.map((s) => s.spiffeId);
+    identityLog.granted({ rpc: "FetchJWTSVID", pid: caller.peer.pid, uid: caller.peer.uid, selectors: caller.selectorText, spiffeIds: ids });
+    if (caller.log.isLevelEnabled("debug")) {
+      const { shown, total } = summarizeList(ids);
+      caller.log.debug({ spiffeIds: shown, spiffeIdCount: total, audience }, "JWT-SVIDs handed out (minted or cached)");
+    }
     return create(JWTSVIDResponseSchema, { svids });
   }
 
-  async function validateJwt(call: grpc.ServerUnaryCall<ValidateJWTSVIDRequest, ValidateJWTSVIDResponse>, log: Logger): Promise<ValidateJWTSVIDResponse> {
+  async function validateJwt(call: grpc.ServerUnaryCall<ValidateJWTSVIDRequest, ValidateJWTSVIDResponse>, log: Logger, attested: Attested): Promise<ValidateJWTSVIDResponse> {
     checkWorkloadMetadata(call.metadata);
     const { audience, svid } = call.request;
     if (audience === "") throw spindleError("ERR_INVALID_ARGUMENT", "audience must be specified");
     if (svid === "") throw spindleError("ERR_INVALID_ARGUMENT", "svid must be specified");
     const caller = await resolver.resolve(call, log);
+    attested.selectors = caller.selectorText;
     const bundles = callerBundleSet(resolver.identities(caller), source.bundles());
     const info = await validateJwtSvid(svid, bundles, { audience, now: clock.now(), leewaySeconds: options.jwtLeewaySeconds });
-    caller.log.info({ subject: info.spiffeId.toString(), audience }, "validated a JWT-SVID");
+    caller.log.debug({ subject: info.spiffeId.toString(), audience }, "validated a JWT-SVID");
     return create(ValidateJWTSVIDResponseSchema, {
       spiffeId: info.spiffeId.toString(),
       // protobuf-es v2 represents google.protobuf.Struct fields as plain JSON objects.

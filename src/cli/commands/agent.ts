@@ -132,6 +132,7 @@ async function runAgentUntilSignal(io: CliIO, logger: Logger, config: AgentConfi
       keyType: config.workloadKeyType,
       sdsAliases: config.sds,
       spiffeValidator: config.sds.spiffeValidator,
+      identityLogWindowMs: config.identityLogWindowMs,
       logger,
       clock: systemClock,
     });

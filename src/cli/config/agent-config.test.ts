@@ -43,6 +43,7 @@ test("conf/agent.yaml loads with defaults", () => {
   assert.equal(c.authzPolicyPath, undefined);
   assert.deepEqual(c.healthAddress, { host: "127.0.0.1", port: 8088 });
   assert.equal(c.syncIntervalMs, 5000);
+  assert.equal(c.identityLogWindowMs, 60_000);
   assert.equal(c.workloadKeyType, "ec-p256");
   assert.deepEqual(c.sds, { defaultSvid: "default", ownBundle: "ROOTCA", allBundles: "ALL", spiffeValidator: true });
   assert.ok(Object.isFrozen(c));
@@ -74,6 +75,7 @@ test("conf/agent-full.yaml sets every key", () => {
   });
   assert.deepEqual(c.dockerAttestor, { socketPath: "/var/run/docker.sock", envVars: ["APP_ENV"], requestTimeoutMs: 5000 });
   assert.equal(c.logLevel, "info");
+  assert.equal(c.identityLogWindowMs, 300_000);
 });
 
 test("flags override the file; --join-token replaces the node attestor", () => {
@@ -114,6 +116,7 @@ test("unknown keys and bad values are all reported with their paths", () => {
       "socket_path: relative.sock",
       "colour: blue",
       "sync_interval: soon",
+      "identity_log_window: often",
       "workload_key_type: dsa",
       "sds: {default_svid_name: x, extra: 1}",
       "node_attestor:",
@@ -132,6 +135,7 @@ test("unknown keys and bad values are all reported with their paths", () => {
   at("socket_path:");
   at("colour: unknown key");
   at("sync_interval:");
+  at("identity_log_window:");
   at("workload_key_type:");
   at("sds.extra: unknown key");
   at("node_attestor.join_token.tokne: unknown key");

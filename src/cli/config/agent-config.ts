@@ -62,6 +62,8 @@ export interface AgentConfig {
   readonly workloadKeyType: WorkloadKeyType;
   readonly sds: { readonly defaultSvid: string; readonly ownBundle: string; readonly allBundles: string; readonly spiffeValidator: boolean };
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** Window of the rate-limited "identity granted/refused" lines (docs/logging.md); 0 = no limit. */
+  readonly identityLogWindowMs: number;
 }
 
 const hostPort = z.string().refine((v) => parseHostPort(v) !== undefined, { error: (i) => `${JSON.stringify(i.input)} is not host:port (IPv6 as [::1]:port)` });
@@ -106,6 +108,17 @@ const schema = z.strictObject({
     })
     .default({ default_svid_name: "default", default_bundle_name: "ROOTCA", default_all_bundles_name: "ALL", spiffe_validator: true }),
   log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  identity_log_window: z
+    .union([z.string(), z.number()])
+    .default("60s")
+    .transform((v, ctx) => {
+      const s = parseDurationSeconds(v);
+      if (s === undefined) {
+        ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not a duration (e.g. 60s, 5m; 0s writes every line)` });
+        return z.NEVER;
+      }
+      return s;
+    }),
 });
 
 export interface LoadAgentConfigOptions {
@@ -212,5 +225,6 @@ export function loadAgentConfig(o: LoadAgentConfigOptions): AgentConfig {
       spiffeValidator: c.sds.spiffe_validator,
     }),
     logLevel: c.log_level,
+    identityLogWindowMs: c.identity_log_window * 1000,
   });
 }

@@ -15,6 +15,8 @@ export interface ExecutableInfo {
   readonly size: number;
   /** Why no digest was computed. */
   readonly skipped?: string;
+  /** The file's identity (device, inode, size, mtime, ctime): the same binary has the same one. */
+  readonly fileKey: string;
 }
 
 export interface ExecutableReader {
@@ -41,10 +43,10 @@ export function createExecutableReader(options: ExecutableReaderOptions): Execut
       try {
         const st = fstatSync(fd, { bigint: true });
         const size = Number(st.size);
-        if (!st.isFile()) return { path, size, skipped: "not a regular file" };
-        if (options.sizeLimit === 0) return { path, size, skipped: "hashing disabled (workload_size_limit: 0)" };
-        if (size > options.sizeLimit) return { path, size, skipped: `${size} bytes is over workload_size_limit (${options.sizeLimit})` };
         const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+        if (!st.isFile()) return { path, size, fileKey: key, skipped: "not a regular file" };
+        if (options.sizeLimit === 0) return { path, size, fileKey: key, skipped: "hashing disabled (workload_size_limit: 0)" };
+        if (size > options.sizeLimit) return { path, size, fileKey: key, skipped: `${size} bytes is over workload_size_limit (${options.sizeLimit})` };
         let sha256 = digests.get(key);
         if (sha256 === undefined) {
           const hash = createHash("sha256");
@@ -54,7 +56,7 @@ export function createExecutableReader(options: ExecutableReaderOptions): Execut
           if (digests.size >= cacheSize) digests.delete(digests.keys().next().value!);
           digests.set(key, sha256);
         }
-        return { path, size, sha256 };
+        return { path, size, sha256, fileKey: key };
       } finally {
         closeSync(fd);
       }

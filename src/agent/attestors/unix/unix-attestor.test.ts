@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SpindleError } from "../../../common/errors.js";
-import { createSilentLogger } from "../../../common/logger.js";
+import { createLogger, createSilentLogger } from "../../../common/logger.js";
 import { formatSelector } from "../../../spiffe/selector.js";
 import { selectorProblem } from "../../../spiffe/selector-schema.js";
 import { createUnixAttestor, parseUnixAttestorConfig } from "./index.js";
@@ -92,6 +92,29 @@ describe("unix workload attestor", () => {
       assert.ok(!(await noPath.attest(child.pid!)).some((s) => s.value.startsWith("path:")));
     } finally {
       child.kill();
+    }
+  });
+
+  it("says 'no sha256 selector' once per binary, at debug, however many calls it attests", async () => {
+    const children = [await spawnSleeper(), await spawnSleeper()];
+    try {
+      const lines: Record<string, unknown>[] = [];
+      const capturing = createLogger({ level: "debug", destination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) } });
+      const attestor = createUnixAttestor({ logger: capturing, config: { workload_size_limit: 1024 } });
+      for (let i = 0; i < 3; i++) for (const c of children) await attestor.attest(c.pid!);
+      // This test process runs another binary (node): its own line.
+      await attestor.attest(process.pid);
+      const said = lines.filter((l) => String(l["msg"]).startsWith("no sha256 selector"));
+      assert.deepEqual(
+        said.map((l) => [l["level"], l["path"]]),
+        [
+          ["debug", sleepBin],
+          ["debug", realpathSync(process.execPath)],
+        ],
+      );
+      assert.match(String(said[0]!["reason"]), /over workload_size_limit \(1024\)/);
+    } finally {
+      for (const c of children) c.kill();
     }
   });
 

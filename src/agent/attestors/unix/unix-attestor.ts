@@ -5,6 +5,7 @@
 import type { Clock } from "../../../common/clock.js";
 import { systemClock } from "../../../common/clock.js";
 import { spindleError } from "../../../common/errors.js";
+import { createLogRateLimiter, createSeenOnce, logLimited } from "../../../common/log-rate-limit.js";
 import type { Logger } from "../../../common/logger.js";
 import type { Selector } from "../../../spiffe/selector.js";
 import { selectorOf, type SelectorKey } from "../../../spiffe/selector-schema.js";
@@ -44,6 +45,9 @@ export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttest
   const log = options.logger.child({ component: "attestor", attestor: UNIX_ATTESTOR_NAME });
   const executables = createExecutableReader({ procRoot, sizeLimit: config.workloadSizeLimit });
   const accountsReader = createAccountsReader(passwdPath, groupPath);
+  // "No sha256 selector" is said once per binary (file identity), at debug; bounded memory.
+  const unhashed = createSeenOnce();
+  const warnings = createLogRateLimiter({ clock });
   let bootTime: number | undefined;
 
   return {
@@ -78,11 +82,11 @@ export function createUnixAttestor(options: UnixAttestorOptions): WorkloadAttest
           const exe = await executables.read(pid);
           selectors.push(sel("path", exe.path));
           if (exe.sha256 !== undefined) selectors.push(sel("sha256", exe.sha256));
-          else log.info({ pid, path: exe.path, reason: exe.skipped }, "no sha256 selector for this executable");
+          else if (unhashed.first(exe.fileKey)) log.debug({ pid, path: exe.path, reason: exe.skipped }, "no sha256 selector for this executable (said once per binary)");
         } catch (err) {
           // Selectors only ever grant: without them, entries that need them just do not match.
           const code = (err as NodeJS.ErrnoException).code;
-          log.warn({ pid, code, err: (err as Error).message }, "cannot read the executable of the caller; no path or sha256 selector");
+          logLimited(warnings, `exe:${code ?? ""}`, log, "warn", { pid, code, err: (err as Error).message }, "cannot read the executable of the caller; no path or sha256 selector");
         }
       }
       const after = await readProcIdentity(procRoot, pid);
